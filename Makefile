@@ -1,0 +1,102 @@
+# Parley build.  `make` builds the broker plugin and the HTTP API;
+# `make test` runs every unit and integration test on a private stack;
+# `make check` does the same with AddressSanitizer and UBSan;
+# `make run` starts everything in the foreground under ./var.
+
+CC ?= cc
+PKGS := libpq jansson libjwt libmicrohttpd libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+BUILD ?= build
+SAN ?= 0
+OPT ?= -O2
+CFLAGS_BASE := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wformat=2 \
+	-Wstrict-prototypes -Wmissing-prototypes -fno-strict-aliasing \
+	-D_FORTIFY_SOURCE=2 -fstack-protector-strong -pthread -I. -Icommon
+ifeq ($(SAN),1)
+OPT := -O1
+CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS_SAN := -fsanitize=address,undefined
+endif
+CFLAGS_ALL := $(CFLAGS_BASE) -fPIC $(PKG_CFLAGS) $(CFLAGS)
+LDFLAGS_ALL := -pthread $(LDFLAGS_SAN) $(LDFLAGS)
+
+COMMON_SRC := $(wildcard common/*.c)
+PLUGIN_SRC := $(wildcard plugin/*.c)
+API_SRC := $(wildcard httpapi/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
+PLUGIN_OBJ := $(PLUGIN_SRC:%.c=$(BUILD)/%.o)
+API_OBJ := $(API_SRC:%.c=$(BUILD)/%.o)
+# Everything but main.c / plugin.c, so unit tests can link the pure modules.
+PLUGIN_LIB_OBJ := $(filter-out $(BUILD)/plugin/plugin.o,$(PLUGIN_OBJ))
+API_LIB_OBJ := $(filter-out $(BUILD)/httpapi/main.o,$(API_OBJ))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+PLUGIN_SO := $(BUILD)/parley.so
+API_BIN := $(BUILD)/parley-api
+
+.PHONY: all deps run test unit integration check clean format
+
+all: deps-check $(PLUGIN_SO) $(API_BIN) plugin/parley.so httpapi/parley-api
+
+# The documented paths of the two artefacts; the real files live in $(BUILD).
+plugin/parley.so: $(PLUGIN_SO)
+	@if [ "$(BUILD)" = build ]; then ln -sf ../$(PLUGIN_SO) $@; fi
+httpapi/parley-api: $(API_BIN)
+	@if [ "$(BUILD)" = build ]; then ln -sf ../$(API_BIN) $@; fi
+
+deps-check:
+	@scripts/install-deps --check >/dev/null 2>&1 || scripts/install-deps
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(PLUGIN_SO): $(PLUGIN_OBJ) $(COMMON_OBJ)
+	$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS)
+
+$(API_BIN): $(API_OBJ) $(COMMON_OBJ)
+	$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS)
+
+# Unit tests link the code they test.  tests/unit/test_api_*.c link the API's
+# modules; the others link the plugin's, whose few broker calls are answered
+# by tests/unit/broker_stubs.c (the broker itself is exercised by the
+# integration tests).
+STUB_OBJ := $(BUILD)/tests/unit/broker_stubs.o
+$(BUILD)/tests/test_api_%: tests/unit/test_api_%.c $(COMMON_OBJ) $(API_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS) $(CMOCKA_LIBS)
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(COMMON_OBJ) $(PLUGIN_LIB_OBJ) $(STUB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS) $(CMOCKA_LIBS)
+
+$(STUB_OBJ): tests/unit/broker_stubs.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -c $< -o $@
+
+unit: all $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+integration: all
+	PARLEY_BUILD=$(BUILD) PARLEY_SAN=$(SAN) /usr/bin/python3 -m pytest -q tests/integration
+
+test: unit integration
+
+check:
+	$(MAKE) BUILD=build/san SAN=1 unit integration
+
+run: all
+	scripts/stack up --foreground
+
+format:
+	clang-format -i common/*.[ch] plugin/*.[ch] httpapi/*.[ch] tests/unit/*.c
+
+clean:
+	rm -rf build plugin/parley.so httpapi/parley-api
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
