@@ -14,7 +14,7 @@ SAN ?= 0
 OPT ?= -O2
 CFLAGS_BASE := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wformat=2 \
 	-Wstrict-prototypes -Wmissing-prototypes -fno-strict-aliasing \
-	-D_FORTIFY_SOURCE=2 -fstack-protector-strong -pthread -I. -Icommon
+	-D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -fstack-protector-strong -pthread -I. -Icommon
 ifeq ($(SAN),1)
 OPT := -O1
 CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

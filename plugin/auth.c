@@ -1,0 +1,55 @@
+/*
+ * auth.c - MOSQ_EVT_BASIC_AUTH: a client connects with its access token as
+ * the password, the token's sub as the username and "<sub>:<device>" as the
+ * client id.  Every other client is refused here; this plugin never defers,
+ * so no other plugin or anonymous access can let a client in.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "identity.h"
+#include "plugin_ctx.h"
+
+static int refuse(const struct mosquitto *client, const char *why)
+{
+    /* The client id is chosen by the client: log only a bounded part. */
+    const char *id = mosquitto_client_id(client);
+    mosquitto_log_printf(MOSQ_LOG_NOTICE,
+                         "parley: refused connection from %s (client %.100s): %s",
+                         mosquitto_client_address(client),
+                         id ? id : "(none)", why);
+    return MOSQ_ERR_AUTH;
+}
+
+int parley_on_basic_auth(int event, void *event_data, void *userdata)
+{
+    struct mosquitto_evt_basic_auth *ed = event_data;
+    parley_ctx *ctx = userdata;
+    token_claims claims;
+    token_status st;
+
+    (void)event;
+    if (ed->password == NULL || ed->username == NULL)
+        return refuse(ed->client, "username and token required");
+    st = token_verify(&ctx->verifier, ed->password,
+                      strnlen(ed->password, TOKEN_MAX_BYTES + 1), time(NULL),
+                      &claims);
+    if (st != TOKEN_OK)
+        return refuse(ed->client, token_status_str(st));
+    if (strcmp(ed->username, claims.sub) != 0)
+        return refuse(ed->client, "username is not the token's subject");
+    if (!client_id_matches(mosquitto_client_id(ed->client), claims.sub))
+        return refuse(ed->client, "client id must be <user id>:<device>");
+    if (sessions_put(ctx, ed->client, &claims) != 0)
+        return refuse(ed->client, "out of memory");
+    return MOSQ_ERR_SUCCESS;
+}
+
+int parley_on_disconnect(int event, void *event_data, void *userdata)
+{
+    struct mosquitto_evt_disconnect *ed = event_data;
+
+    (void)event;
+    sessions_remove(userdata, ed->client);
+    return MOSQ_ERR_SUCCESS;
+}

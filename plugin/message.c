@@ -1,0 +1,143 @@
+/*
+ * message.c - MOSQ_EVT_MESSAGE: the pipeline every client publish runs
+ * through on the broker's main thread, after the ACL allowed it.
+ *
+ * conv/{c}/m: validate and rewrite with the server's id, from and ts, append
+ * to the spool, queue for the writer, and let the broker deliver the
+ * rewrite.  conv/{c}/typing: rewrite with from, never stored.  A refused
+ * publish returns MOSQ_ERR_ACL_DENIED (an MQTT v5 client sees "not
+ * authorized" in its PUBACK) and the sender gets an error on its inbox.
+ * Nothing here blocks: the spool write is a plain write(2) to a local file.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plugin_ctx.h"
+#include "topic_acl.h"
+
+void notify_error(const char *user, const char *txn, const char *code,
+                  const char *detail)
+{
+    char topic[64];
+    json_t *msg = json_pack("{s:s,s:s?,s:s,s:s}", "type", "error", "txn",
+                            (txn != NULL && txn[0] != '\0') ? txn : NULL,
+                            "code", code, "detail", detail);
+    char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+
+    if (text != NULL) {
+        snprintf(topic, sizeof topic, "user/%s/inbox", user);
+        mosquitto_broker_publish_copy(NULL, topic, (int)strlen(text), text, 1,
+                                      false, NULL);
+    }
+    free(text);
+    json_decref(msg);
+}
+
+/* Replaces the broker's copy of the payload with ours.  On failure the
+ * original stays and the publish must be refused. */
+static int replace_payload(struct mosquitto_evt_message *ed, const char *json,
+                           size_t len)
+{
+    void *copy = mosquitto_malloc(len);
+
+    if (copy == NULL)
+        return -1;
+    memcpy(copy, json, len);
+    mosquitto_free(ed->payload);
+    ed->payload = copy;
+    ed->payloadlen = (uint32_t)len;
+    return 0;
+}
+
+static int handle_chat_message(parley_ctx *ctx, const client_session *s,
+                               struct mosquitto_evt_message *ed,
+                               const topic_ref *ref)
+{
+    char conv[UUID_STR_LEN + 1];
+    payload_stamp stamp;
+    payload_rewrite_result out;
+    payload_error err;
+    uint32_t segment;
+    int64_t now = parley_now_ms();
+
+    uuid_format(&ref->id, conv);
+    stamp.id = id_minter_next(&ctx->ids, (uint64_t)now);
+    stamp.conv = conv;
+    stamp.from = session_user_str(s);
+    stamp.ts_ms = now;
+
+    if (payload_rewrite(ed->payload, ed->payloadlen, &ctx->limits, &stamp, &out,
+                        &err) != 0) {
+        notify_error(session_user_str(s), err.txn, err.code, err.detail);
+        return MOSQ_ERR_ACL_DENIED;
+    }
+    if (writer_backlog(ctx->writer) >= (size_t)ctx->opt.queue_max) {
+        /* Nothing is accepted that cannot be kept: the client retries. */
+        notify_error(session_user_str(s), out.txn, "busy",
+                     "the server is storing a backlog; send again later");
+        free(out.json);
+        return MOSQ_ERR_ACL_DENIED;
+    }
+    segment = spool_append(ctx->spool, out.json, out.len);
+    if (segment == 0) {
+        notify_error(session_user_str(s), out.txn, "busy",
+                     "the server cannot keep messages right now");
+        free(out.json);
+        return MOSQ_ERR_ACL_DENIED;
+    }
+    if (replace_payload(ed, out.json, out.len) != 0) {
+        /* Spooled but refused: the record is stored on replay and acked
+         * then; the client's resend is deduplicated. */
+        free(out.json);
+        return MOSQ_ERR_ACL_DENIED;
+    }
+    ed->retain = false;
+    /* The queue has room (checked above, and only this thread adds). */
+    if (writer_enqueue(ctx->writer, out.json, out.len, segment, true) != 0)
+        free(out.json);
+    return MOSQ_ERR_SUCCESS;
+}
+
+static int handle_typing(const client_session *s,
+                         struct mosquitto_evt_message *ed)
+{
+    char *json;
+    size_t len;
+    payload_error err;
+    int rc;
+
+    if (payload_rewrite_typing(ed->payload, ed->payloadlen,
+                               session_user_str(s), &json, &len, &err) != 0)
+        return MOSQ_ERR_ACL_DENIED;
+    rc = replace_payload(ed, json, len) == 0 ? MOSQ_ERR_SUCCESS
+                                             : MOSQ_ERR_ACL_DENIED;
+    ed->retain = false;
+    free(json);
+    return rc;
+}
+
+int parley_on_message(int event, void *event_data, void *userdata)
+{
+    struct mosquitto_evt_message *ed = event_data;
+    parley_ctx *ctx = userdata;
+    const client_session *s = sessions_get(ctx, ed->client);
+    topic_ref ref;
+
+    (void)event;
+    if (s == NULL)
+        return MOSQ_ERR_ACL_DENIED;
+    switch (topic_parse(ed->topic, &ref)) {
+    case TOPIC_CONV_MESSAGES:
+        return handle_chat_message(ctx, s, ed, &ref);
+    case TOPIC_CONV_TYPING:
+        return handle_typing(s, ed);
+    default:
+        /* The ACL admits nothing else from clients (receipts come with
+         * their own pipeline). */
+        notify_error(session_user_str(s), NULL, "forbidden",
+                     "publishing on this topic is not allowed");
+        return MOSQ_ERR_ACL_DENIED;
+    }
+}

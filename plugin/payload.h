@@ -1,0 +1,61 @@
+/*
+ * payload.h - validation and server rewrite of chat messages published on
+ * conv/{c}/m (DESIGN.md, "Payloads").
+ *
+ * A client's payload is checked (size, UTF-8, JSON object, txn, type and the
+ * fields each type needs) and rebuilt from the known fields only, with the
+ * server's id, conv, from and ts: what subscribers receive, what the spool
+ * keeps and what the writer stores are this one rewritten text.  Pure: the
+ * caller supplies the id and the clock.
+ */
+#ifndef PARLEY_PAYLOAD_H
+#define PARLEY_PAYLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uuid.h"
+
+#define PAYLOAD_TXN_MAX 64
+#define PAYLOAD_ERROR_DETAIL_MAX 160
+
+typedef struct payload_limits {
+    size_t max_payload_bytes; /* whole payload, default 16 KiB */
+    size_t max_body_chars;    /* code points in body, default 4000 */
+} payload_limits;
+
+typedef struct payload_error {
+    const char *code; /* stable machine code, e.g. "invalid_payload" */
+    char detail[PAYLOAD_ERROR_DETAIL_MAX];
+    char txn[PAYLOAD_TXN_MAX + 1]; /* the client's txn when it was readable */
+} payload_error;
+
+/* The server's stamp on a message. */
+typedef struct payload_stamp {
+    uint64_t id;
+    const char *conv; /* canonical uuid */
+    const char *from; /* canonical uuid */
+    int64_t ts_ms;
+} payload_stamp;
+
+typedef struct payload_rewrite_result {
+    char *json; /* the rewritten message (malloc'd, NUL-terminated) */
+    size_t len;
+    char txn[PAYLOAD_TXN_MAX + 1];
+} payload_rewrite_result;
+
+/* Validates payload (len bytes) and writes the rewritten message into *out.
+ * Returns 0, or -1 with *err filled (and nothing allocated). */
+int payload_rewrite(const void *payload, size_t len,
+                    const payload_limits *limits, const payload_stamp *stamp,
+                    payload_rewrite_result *out, payload_error *err);
+
+/* True if s is a valid txn: [A-Za-z0-9_-]{1,64}. */
+int payload_txn_valid(const char *s);
+
+/* Parses a typing notice ({"state":"typing"|"paused"}) and rewrites it with
+ * from.  Returns 0 with a malloc'd text in *json, or -1 with *err filled. */
+int payload_rewrite_typing(const void *payload, size_t len, const char *from,
+                           char **json, size_t *json_len, payload_error *err);
+
+#endif

@@ -1,0 +1,183 @@
+/*
+ * plugin_ctx.h - the Parley broker plugin's context and the interface
+ * between its files.
+ *
+ * One parley_ctx is the userdata of every callback.  Threads: mosquitto calls
+ * every callback on its main thread; the writer thread (writer.c) stores
+ * messages and the listener thread (listener.c) follows parley_events.  They
+ * hand results back through the main queue (mainq.c), drained in the tick
+ * callback, because the broker's API may be used on the main thread only.
+ */
+#ifndef PARLEY_PLUGIN_CTX_H
+#define PARLEY_PLUGIN_CTX_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
+
+#include "ids.h"
+#include "membership.h"
+#include "payload.h"
+#include "token.h"
+
+struct parley_ctx;
+
+/* ===== options.c: plugin_opt_* settings ===== */
+
+typedef struct parley_options {
+    char *database_url;
+    char *jwt_secret_file;
+    char *jwt_keys; /* "kid:ALG:/path.pem,..." */
+    char *jwt_issuer;
+    char *jwt_audience;
+    long jwt_leeway;
+    long node_id;
+    char *spool_dir;
+    long queue_max;
+    long batch_max;
+    long max_body_chars;
+    long max_payload;
+} parley_options;
+
+/* Fills defaults, then reads the options.  Unknown plugin_opt_ names,
+ * malformed numbers and missing required options are refused: returns 0, or
+ * -1 after logging why. */
+int options_parse(parley_options *o, struct mosquitto_opt *opts, int count);
+void options_free(parley_options *o);
+
+/* ===== sessions.c: who is behind each connected client ===== */
+
+typedef struct client_session client_session;
+
+/* Records (or replaces) the session of a client that passed auth. */
+int sessions_put(struct parley_ctx *ctx, const struct mosquitto *client,
+                 const token_claims *claims);
+/* The session of a connected client, or NULL. */
+const client_session *sessions_get(struct parley_ctx *ctx,
+                                   const struct mosquitto *client);
+void sessions_remove(struct parley_ctx *ctx, const struct mosquitto *client);
+void sessions_free_all(struct parley_ctx *ctx);
+const uuid_bin *session_user(const client_session *s);
+const char *session_user_str(const client_session *s);
+bool session_is_admin(const client_session *s);
+
+/* ===== mainq.c: hand-off from worker threads to the main thread ===== */
+
+typedef enum mainq_kind {
+    MAINQ_PUBLISH,          /* publish payload on topic */
+    MAINQ_MEMBERS_SNAPSHOT, /* replace the membership cache */
+    MAINQ_MEMBER_SET,       /* one member added or role changed */
+    MAINQ_MEMBER_REMOVE,    /* one member removed */
+    MAINQ_SPOOL_DONE,       /* records of a spool segment are stored */
+} mainq_kind;
+
+typedef struct mainq_item {
+    mainq_kind kind;
+    struct mainq_item *next;
+    char *topic;   /* PUBLISH */
+    char *payload; /* PUBLISH */
+    size_t payload_len;
+    int qos;
+    membership_cache *snapshot; /* MEMBERS_SNAPSHOT */
+    uuid_bin conv, user;        /* MEMBER_* */
+    member_role role;           /* MEMBER_SET */
+    uint32_t segment;           /* SPOOL_DONE */
+    uint32_t count;             /* SPOOL_DONE */
+} mainq_item;
+
+typedef struct mainq {
+    pthread_mutex_t lock;
+    mainq_item *head, *tail;
+    pthread_t main_thread;
+    int wake_signal;
+} mainq;
+
+int mainq_init(mainq *q);
+/* Appends item (taking ownership) and wakes the main thread if the queue was
+ * empty.  Safe from any thread. */
+void mainq_post(mainq *q, mainq_item *item);
+/* Convenience: posts a publish of a copy of payload. Returns 0 or -1. */
+int mainq_post_publish(mainq *q, const char *topic, const char *payload,
+                       size_t len);
+/* Detaches everything queued, oldest first (main thread). */
+mainq_item *mainq_take_all(mainq *q);
+void mainq_item_free(mainq_item *item);
+void mainq_destroy(mainq *q);
+
+/* ===== spool.c: the crash-safe local log of accepted messages ===== */
+
+typedef struct spool spool;
+
+/* Opens the spool directory; existing segments are kept for replay. */
+spool *spool_open(const char *dir);
+/* Appends one record (a rewritten message, no newline inside).  Returns the
+ * segment it went to (>= 1), or 0 on failure. */
+uint32_t spool_append(spool *s, const char *json, size_t len);
+/* Marks count records of segment as stored; drops segments fully stored. */
+void spool_release(spool *s, uint32_t segment, uint32_t count);
+/* Calls fn for every record left by an earlier run (before new appends). */
+int spool_replay(spool *s,
+                 int (*fn)(void *arg, uint32_t segment, const char *json,
+                           size_t len),
+                 void *arg);
+void spool_close(spool *s);
+
+/* ===== writer.c: the thread that stores messages ===== */
+
+typedef struct writer writer;
+
+writer *writer_start(struct parley_ctx *ctx);
+/* Queues a rewritten message for storage (main thread).  Takes ownership of
+ * json (malloc'd).  Returns 0, or -1 when the queue is full (nothing kept). */
+int writer_enqueue(writer *w, char *json, size_t len, uint32_t segment,
+                   bool force);
+/* Messages queued and not yet stored. */
+size_t writer_backlog(writer *w);
+/* Stops the thread after storing what is queued (bounded wait). */
+void writer_stop(writer *w);
+
+/* ===== listener.c: the thread that follows parley_events ===== */
+
+typedef struct listener listener;
+
+listener *listener_start(struct parley_ctx *ctx);
+void listener_stop(listener *l);
+
+/* ===== auth.c, acl.c, message.c, tick.c: broker callbacks ===== */
+
+int parley_on_basic_auth(int event, void *event_data, void *userdata);
+int parley_on_acl_check(int event, void *event_data, void *userdata);
+int parley_on_message(int event, void *event_data, void *userdata);
+int parley_on_tick(int event, void *event_data, void *userdata);
+int parley_on_disconnect(int event, void *event_data, void *userdata);
+
+/* Sends {"type":"error",...} to user/{u}/inbox (main thread). */
+void notify_error(const char *user, const char *txn, const char *code,
+                  const char *detail);
+
+/* ===== the context ===== */
+
+typedef struct parley_ctx {
+    mosquitto_plugin_id_t *id;
+    parley_options opt;
+    token_verifier verifier;
+    payload_limits limits;
+    id_minter ids;
+    membership_cache *members; /* main thread only */
+    client_session *sessions;  /* main thread only (uthash head) */
+    mainq queue;
+    bool queue_ready;
+    spool *spool;
+    writer *writer;
+    listener *listener;
+} parley_ctx;
+
+/* Unix time in milliseconds (CLOCK_REALTIME). */
+int64_t parley_now_ms(void);
+
+#endif

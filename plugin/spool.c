@@ -1,0 +1,297 @@
+/*
+ * spool.c - the local log that makes an accepted message survive the
+ * broker's death before the writer has stored it.
+ *
+ * Each rewritten message is appended as one line to the current segment file
+ * (spool-NNNNNNNN.log) with a plain write(2) before the broker acknowledges
+ * the publish.  The writer reports stored records back per segment; a
+ * segment whose records are all stored is deleted (or, for the current one,
+ * emptied once it has grown).  At start, segments left by an earlier run are
+ * replayed into the writer, whose inserts are idempotent.  Main thread only.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "plugin_ctx.h"
+
+#define SEGMENT_ROTATE_BYTES (8 * 1024 * 1024)
+#define SEGMENT_TRUNCATE_BYTES (1024 * 1024)
+
+typedef struct spool_segment {
+    uint32_t number;
+    uint64_t pending; /* records appended or replayed, not yet stored */
+    struct spool_segment *next;
+} spool_segment;
+
+struct spool {
+    char *dir;
+    int fd;            /* current segment, O_APPEND */
+    uint32_t current;  /* its number */
+    off_t current_size;
+    spool_segment *segments;
+};
+
+static void segment_path(const spool *s, uint32_t number, char *out,
+                         size_t size)
+{
+    snprintf(out, size, "%s/spool-%08u.log", s->dir, number);
+}
+
+static spool_segment *segment_find(spool *s, uint32_t number)
+{
+    for (spool_segment *g = s->segments; g != NULL; g = g->next) {
+        if (g->number == number)
+            return g;
+    }
+    return NULL;
+}
+
+static spool_segment *segment_add(spool *s, uint32_t number)
+{
+    spool_segment *g = calloc(1, sizeof *g);
+
+    if (g == NULL)
+        return NULL;
+    g->number = number;
+    g->next = s->segments;
+    s->segments = g;
+    return g;
+}
+
+static void segment_drop(spool *s, uint32_t number)
+{
+    char path[PATH_MAX];
+
+    for (spool_segment **p = &s->segments; *p != NULL; p = &(*p)->next) {
+        if ((*p)->number == number) {
+            spool_segment *g = *p;
+            *p = g->next;
+            free(g);
+            break;
+        }
+    }
+    segment_path(s, number, path, sizeof path);
+    if (unlink(path) != 0 && errno != ENOENT)
+        mosquitto_log_printf(MOSQ_LOG_WARNING, "parley: cannot remove %s: %s",
+                             path, strerror(errno));
+}
+
+static int open_segment(spool *s, uint32_t number)
+{
+    char path[PATH_MAX];
+    int fd;
+
+    segment_path(s, number, path, sizeof path);
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "parley: cannot open spool %s: %s",
+                             path, strerror(errno));
+        return -1;
+    }
+    if (segment_find(s, number) == NULL && segment_add(s, number) == NULL) {
+        close(fd);
+        return -1;
+    }
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = fd;
+    s->current = number;
+    s->current_size = lseek(fd, 0, SEEK_END);
+    return 0;
+}
+
+static int parse_segment_name(const char *name, uint32_t *number)
+{
+    unsigned int n;
+    char tail[8];
+
+    if (sscanf(name, "spool-%8u.%4s", &n, tail) != 2 ||
+        strcmp(tail, "log") != 0 || n == 0)
+        return -1;
+    *number = n;
+    return 0;
+}
+
+spool *spool_open(const char *dir)
+{
+    spool *s = calloc(1, sizeof *s);
+    DIR *d = NULL;
+    struct dirent *e;
+    uint32_t highest = 0;
+
+    if (s == NULL)
+        return NULL;
+    s->fd = -1;
+    s->dir = strdup(dir);
+    if (s->dir == NULL)
+        goto error;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "parley: cannot create %s: %s", dir,
+                             strerror(errno));
+        goto error;
+    }
+    d = opendir(dir);
+    if (d == NULL) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "parley: cannot read %s: %s", dir,
+                             strerror(errno));
+        goto error;
+    }
+    while ((e = readdir(d)) != NULL) {
+        uint32_t number;
+        if (parse_segment_name(e->d_name, &number) != 0)
+            continue;
+        if (segment_add(s, number) == NULL)
+            goto error;
+        if (number > highest)
+            highest = number;
+    }
+    closedir(d);
+    d = NULL;
+    /* New records go to a fresh segment after the ones left to replay. */
+    if (open_segment(s, highest + 1) != 0)
+        goto error;
+    return s;
+
+error:
+    if (d != NULL)
+        closedir(d);
+    spool_close(s);
+    return NULL;
+}
+
+uint32_t spool_append(spool *s, const char *json, size_t len)
+{
+    char stack_buf[4096];
+    char *line = len + 1 <= sizeof stack_buf ? stack_buf : malloc(len + 1);
+    spool_segment *g;
+    ssize_t n;
+
+    if (line == NULL)
+        return 0;
+    if (s->current_size >= SEGMENT_ROTATE_BYTES &&
+        open_segment(s, s->current + 1) != 0) {
+        if (line != stack_buf)
+            free(line);
+        return 0;
+    }
+    memcpy(line, json, len);
+    line[len] = '\n';
+    /* One write(2) of the whole line: a killed process leaves the line
+     * whole or, at worst, a torn last line that replay skips (and whose
+     * publish was never acknowledged). */
+    do {
+        n = write(s->fd, line, len + 1);
+    } while (n < 0 && errno == EINTR);
+    if (line != stack_buf)
+        free(line);
+    if (n != (ssize_t)(len + 1)) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "parley: spool write failed: %s",
+                             n < 0 ? strerror(errno) : "short write");
+        if (n > 0 && write(s->fd, "\n", 1) != 1) {
+            /* Replay skips the torn line either way. */
+        }
+        return 0;
+    }
+    s->current_size += n;
+    g = segment_find(s, s->current);
+    if (g != NULL)
+        g->pending++;
+    return s->current;
+}
+
+void spool_release(spool *s, uint32_t segment, uint32_t count)
+{
+    spool_segment *g = segment_find(s, segment);
+
+    if (g == NULL)
+        return;
+    g->pending = g->pending > count ? g->pending - count : 0;
+    if (g->pending > 0)
+        return;
+    if (segment != s->current) {
+        segment_drop(s, segment);
+    } else if (s->current_size >= SEGMENT_TRUNCATE_BYTES) {
+        if (ftruncate(s->fd, 0) == 0)
+            s->current_size = 0;
+    }
+}
+
+static int replay_file(spool *s, spool_segment *g,
+                       int (*fn)(void *, uint32_t, const char *, size_t),
+                       void *arg)
+{
+    char path[PATH_MAX];
+    FILE *f;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int rc = 0;
+
+    segment_path(s, g->number, path, sizeof path);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return errno == ENOENT ? 0 : -1;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        if (line[n - 1] != '\n')
+            break; /* torn last line: never acknowledged */
+        line[--n] = '\0';
+        if (n == 0)
+            continue;
+        g->pending++;
+        if (fn(arg, g->number, line, (size_t)n) != 0) {
+            rc = -1;
+            break;
+        }
+    }
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+int spool_replay(spool *s, int (*fn)(void *, uint32_t, const char *, size_t),
+                 void *arg)
+{
+    spool_segment *g, *next;
+
+    for (g = s->segments; g != NULL; g = next) {
+        next = g->next;
+        if (g->number == s->current)
+            continue;
+        if (replay_file(s, g, fn, arg) != 0)
+            return -1;
+        if (g->pending == 0)
+            segment_drop(s, g->number);
+    }
+    return 0;
+}
+
+void spool_close(spool *s)
+{
+    spool_segment *g, *next;
+
+    if (s == NULL)
+        return;
+    if (s->fd >= 0) {
+        /* An empty current segment is not worth keeping. */
+        g = segment_find(s, s->current);
+        close(s->fd);
+        if (g != NULL && g->pending == 0) {
+            char path[PATH_MAX];
+            segment_path(s, s->current, path, sizeof path);
+            unlink(path);
+        }
+    }
+    for (g = s->segments; g != NULL; g = next) {
+        next = g->next;
+        free(g);
+    }
+    free(s->dir);
+    free(s);
+}
