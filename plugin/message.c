@@ -15,16 +15,20 @@
 #include <string.h>
 
 #include "plugin_ctx.h"
+#include "recent_txn.h"
 #include "topic_acl.h"
 
 void notify_error(const char *user, const char *txn, const char *code,
                   const char *detail)
 {
     char topic[64];
-    json_t *msg = json_pack("{s:s,s:s?,s:s,s:s}", "type", "error", "txn",
-                            (txn != NULL && txn[0] != '\0') ? txn : NULL,
-                            "code", code, "detail", detail);
-    char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    json_t *msg = json_pack("{s:s,s:s,s:s}", "type", "error", "code", code,
+                            "detail", detail);
+    char *text;
+
+    if (msg != NULL && txn != NULL && txn[0] != '\0')
+        json_object_set_new(msg, "txn", json_string(txn));
+    text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
 
     if (text != NULL) {
         snprintf(topic, sizeof topic, "user/%s/inbox", user);
@@ -35,8 +39,9 @@ void notify_error(const char *user, const char *txn, const char *code,
     json_decref(msg);
 }
 
-/* Replaces the broker's copy of the payload with ours.  On failure the
- * original stays and the publish must be refused. */
+/* Replaces the broker's copy of the payload with ours.  The broker frees
+ * the old one when it sees the pointer changed.  On failure the original
+ * stays and the publish must be refused. */
 static int replace_payload(struct mosquitto_evt_message *ed, const char *json,
                            size_t len)
 {
@@ -45,7 +50,6 @@ static int replace_payload(struct mosquitto_evt_message *ed, const char *json,
     if (copy == NULL)
         return -1;
     memcpy(copy, json, len);
-    mosquitto_free(ed->payload);
     ed->payload = copy;
     ed->payloadlen = (uint32_t)len;
     return 0;
@@ -56,30 +60,41 @@ static int handle_chat_message(parley_ctx *ctx, const client_session *s,
                                const topic_ref *ref)
 {
     char conv[UUID_STR_LEN + 1];
+    payload_message msg;
     payload_stamp stamp;
     payload_rewrite_result out;
     payload_error err;
     uint32_t segment;
-    int64_t now = parley_now_ms();
 
-    uuid_format(&ref->id, conv);
-    stamp.id = id_minter_next(&ctx->ids, (uint64_t)now);
-    stamp.conv = conv;
-    stamp.from = session_user_str(s);
-    stamp.ts_ms = now;
-
-    if (payload_rewrite(ed->payload, ed->payloadlen, &ctx->limits, &stamp, &out,
-                        &err) != 0) {
+    if (payload_parse(ed->payload, ed->payloadlen, &ctx->limits, &msg,
+                      &err) != 0) {
         notify_error(session_user_str(s), err.txn, err.code, err.detail);
         return MOSQ_ERR_ACL_DENIED;
     }
     if (writer_backlog(ctx->writer) >= (size_t)ctx->opt.queue_max) {
         /* Nothing is accepted that cannot be kept: the client retries. */
-        notify_error(session_user_str(s), out.txn, "busy",
+        notify_error(session_user_str(s), msg.txn, "busy",
                      "the server is storing a backlog; send again later");
-        free(out.json);
+        payload_message_free(&msg);
         return MOSQ_ERR_ACL_DENIED;
     }
+
+    /* A resend keeps the stamp of the first copy. */
+    uuid_format(&ref->id, conv);
+    stamp.conv = conv;
+    stamp.from = session_user_str(s);
+    if (!recent_txn_get(ctx->recent, session_user(s), msg.txn, &stamp.id,
+                        &stamp.ts_ms)) {
+        stamp.ts_ms = parley_now_ms();
+        stamp.id = id_minter_next(&ctx->ids, (uint64_t)stamp.ts_ms);
+    }
+    if (payload_render(&msg, &stamp, &out) != 0) {
+        notify_error(session_user_str(s), msg.txn, "internal", "out of memory");
+        payload_message_free(&msg);
+        return MOSQ_ERR_ACL_DENIED;
+    }
+    payload_message_free(&msg);
+
     segment = spool_append(ctx->spool, out.json, out.len);
     if (segment == 0) {
         notify_error(session_user_str(s), out.txn, "busy",
@@ -87,6 +102,8 @@ static int handle_chat_message(parley_ctx *ctx, const client_session *s,
         free(out.json);
         return MOSQ_ERR_ACL_DENIED;
     }
+    recent_txn_put(ctx->recent, session_user(s), out.txn, stamp.id,
+                   stamp.ts_ms);
     if (replace_payload(ed, out.json, out.len) != 0) {
         /* Spooled but refused: the record is stored on replay and acked
          * then; the client's resend is deduplicated. */

@@ -170,13 +170,11 @@ static int check_type_fields(const char *type, json_t *in, json_t *out,
     return 0;
 }
 
-int payload_rewrite(const void *payload, size_t len,
-                    const payload_limits *limits, const payload_stamp *stamp,
-                    payload_rewrite_result *out, payload_error *err)
+int payload_parse(const void *payload, size_t len, const payload_limits *limits,
+                  payload_message *out, payload_error *err)
 {
     json_t *in, *msg = NULL, *j;
     const char *type;
-    char idbuf[PARLEY_ID_STR_MAX + 1];
     uint64_t reply_id;
     int rc = -1;
 
@@ -207,13 +205,8 @@ int payload_rewrite(const void *payload, size_t len,
     }
     type = json_string_value(j);
 
-    snprintf(idbuf, sizeof idbuf, "%llu", (unsigned long long)stamp->id);
     msg = json_object();
     if (msg == NULL ||
-        json_object_set_new(msg, "id", json_string(idbuf)) != 0 ||
-        json_object_set_new(msg, "conv", json_string(stamp->conv)) != 0 ||
-        json_object_set_new(msg, "from", json_string(stamp->from)) != 0 ||
-        json_object_set_new(msg, "ts", json_integer(stamp->ts_ms)) != 0 ||
         json_object_set_new(msg, "txn", json_string(err->txn)) != 0 ||
         json_object_set(msg, "type", j) != 0) {
         fail(err, "internal", "out of memory");
@@ -224,25 +217,73 @@ int payload_rewrite(const void *payload, size_t len,
 
     j = json_object_get(in, "reply_to");
     if (j != NULL) {
-        if (!json_is_string(j) || id_parse(json_string_value(j), &reply_id) != 0) {
+        if (!json_is_string(j) ||
+            id_parse(json_string_value(j), &reply_id) != 0) {
             fail(err, "invalid_reply_to", "reply_to must be a message id");
             goto done;
         }
         json_object_set(msg, "reply_to", j);
     }
-
-    out->json = json_dumps(msg, JSON_COMPACT);
-    if (out->json == NULL) {
-        fail(err, "internal", "out of memory");
-        goto done;
-    }
-    out->len = strlen(out->json);
     strcpy(out->txn, err->txn);
+    out->fields = msg;
+    msg = NULL;
     rc = 0;
 
 done:
     json_decref(msg);
     json_decref(in);
+    return rc;
+}
+
+int payload_render(const payload_message *msg, const payload_stamp *stamp,
+                   payload_rewrite_result *out)
+{
+    char idbuf[PARLEY_ID_STR_MAX + 1];
+    json_t *full = json_object();
+    int rc = -1;
+
+    memset(out, 0, sizeof *out);
+    snprintf(idbuf, sizeof idbuf, "%llu", (unsigned long long)stamp->id);
+    if (full == NULL ||
+        json_object_set_new(full, "id", json_string(idbuf)) != 0 ||
+        json_object_set_new(full, "conv", json_string(stamp->conv)) != 0 ||
+        json_object_set_new(full, "from", json_string(stamp->from)) != 0 ||
+        json_object_set_new(full, "ts", json_integer(stamp->ts_ms)) != 0 ||
+        json_object_update(full, msg->fields) != 0)
+        goto done;
+    out->json = json_dumps(full, JSON_COMPACT);
+    if (out->json == NULL)
+        goto done;
+    out->len = strlen(out->json);
+    strcpy(out->txn, msg->txn);
+    rc = 0;
+done:
+    json_decref(full);
+    return rc;
+}
+
+void payload_message_free(payload_message *msg)
+{
+    if (msg == NULL)
+        return;
+    json_decref(msg->fields);
+    msg->fields = NULL;
+}
+
+int payload_rewrite(const void *payload, size_t len,
+                    const payload_limits *limits, const payload_stamp *stamp,
+                    payload_rewrite_result *out, payload_error *err)
+{
+    payload_message msg;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if (payload_parse(payload, len, limits, &msg, err) != 0)
+        return -1;
+    rc = payload_render(&msg, stamp, out);
+    if (rc != 0)
+        fail(err, "internal", "out of memory");
+    payload_message_free(&msg);
     return rc;
 }
 

@@ -44,8 +44,25 @@ typedef struct payload_rewrite_result {
     char txn[PAYLOAD_TXN_MAX + 1];
 } payload_rewrite_result;
 
-/* Validates payload (len bytes) and writes the rewritten message into *out.
- * Returns 0, or -1 with *err filled (and nothing allocated). */
+/* A validated client message, before the server's stamp. */
+typedef struct payload_message {
+    void *fields; /* the allowed fields, in order (a jansson object) */
+    char txn[PAYLOAD_TXN_MAX + 1];
+} payload_message;
+
+/* Validates payload (len bytes).  Returns 0 with *msg filled (free it with
+ * payload_message_free), or -1 with *err filled and nothing allocated. */
+int payload_parse(const void *payload, size_t len, const payload_limits *limits,
+                  payload_message *msg, payload_error *err);
+
+/* Writes the stamped message (id, conv, from, ts, then the client's fields)
+ * into *out.  Returns 0, or -1 when out of memory. */
+int payload_render(const payload_message *msg, const payload_stamp *stamp,
+                   payload_rewrite_result *out);
+
+void payload_message_free(payload_message *msg);
+
+/* payload_parse and payload_render in one step. */
 int payload_rewrite(const void *payload, size_t len,
                     const payload_limits *limits, const payload_stamp *stamp,
                     payload_rewrite_result *out, payload_error *err);

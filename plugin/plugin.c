@@ -25,6 +25,10 @@ static const struct {
 
 #define N_CALLBACKS (sizeof callbacks / sizeof callbacks[0])
 
+/* Resends are recognised while their first copy is among the last this
+ * many messages stamped. */
+#define RECENT_TXN_CAPACITY 65536
+
 int64_t parley_now_ms(void)
 {
     struct timespec ts;
@@ -139,6 +143,7 @@ static void release_context(parley_ctx *ctx)
     }
     spool_close(ctx->spool);
     membership_cache_free(ctx->members);
+    recent_txn_free(ctx->recent);
     sessions_free_all(ctx);
     token_verifier_clear(&ctx->verifier);
     options_free(&ctx->opt);
@@ -172,7 +177,8 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
     ctx->limits.max_payload_bytes = (size_t)ctx->opt.max_payload;
     id_minter_init(&ctx->ids, (uint32_t)ctx->opt.node_id);
     ctx->members = membership_cache_new();
-    if (ctx->members == NULL || mainq_init(&ctx->queue) != 0)
+    ctx->recent = recent_txn_new(RECENT_TXN_CAPACITY);
+    if (ctx->members == NULL || ctx->recent == NULL || mainq_init(&ctx->queue) != 0)
         goto error;
     ctx->queue_ready = true;
     ctx->spool = spool_open(ctx->opt.spool_dir);

@@ -23,6 +23,7 @@
 #include "ids.h"
 #include "membership.h"
 #include "payload.h"
+#include "recent_txn.h"
 #include "token.h"
 
 struct parley_ctx;
@@ -169,6 +170,7 @@ typedef struct parley_ctx {
     payload_limits limits;
     id_minter ids;
     membership_cache *members; /* main thread only */
+    recent_txn *recent;        /* main thread only */
     client_session *sessions;  /* main thread only (uthash head) */
     mainq queue;
     bool queue_ready;

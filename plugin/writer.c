@@ -288,10 +288,13 @@ static void post_not_stored(writer *w, const writer_item *it,
     mosquitto_log_printf(MOSQ_LOG_ERR, "parley: message not stored: %s", why);
     if (from != NULL && uuid_valid(from)) {
         char topic[64];
-        json_t *err = json_pack("{s:s,s:s?,s:s,s:s}", "type", "error", "txn",
-                                txn, "code", "not_stored", "detail",
+        json_t *err = json_pack("{s:s,s:s,s:s}", "type", "error", "code",
+                                "not_stored", "detail",
                                 "the message could not be stored");
-        char *text = err ? json_dumps(err, JSON_COMPACT) : NULL;
+        char *text;
+        if (err != NULL && txn != NULL)
+            json_object_set_new(err, "txn", json_string(txn));
+        text = err ? json_dumps(err, JSON_COMPACT) : NULL;
         snprintf(topic, sizeof topic, "user/%s/inbox", from);
         if (text != NULL)
             mainq_post_publish(&w->ctx->queue, topic, text, strlen(text));
