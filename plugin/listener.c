@@ -96,8 +96,8 @@ static void handle_event(listener *l, const char *payload)
     } else {
         goto done; /* an event for someone else */
     }
-    /* The raw event goes along, to be published on conv/{c}/event. */
-    item->payload = strdup(payload);
+    /* The event goes along, to be published on conv/{c}/event. */
+    item->payload = json_dumps(ev, JSON_COMPACT);
     item->payload_len = item->payload ? strlen(item->payload) : 0;
     mainq_post(&l->ctx->queue, item);
     item = NULL;
