@@ -2,8 +2,8 @@
  * acl.c - MOSQ_EVT_ACL_CHECK: every publish, subscription and delivery is
  * decided by topic_acl.c against the membership cache, for the user that
  * auth recorded for this connection.  A client without a session (which
- * auth never let in, or one already gone, as when the broker sends a will)
- * gets nothing.
+ * auth never let in, or one already gone, as when the broker sends a will
+ * after a disconnect) gets nothing.
  */
 #include "plugin_ctx.h"
 #include "topic_acl.h"
@@ -18,6 +18,10 @@ int parley_on_acl_check(int event, void *event_data, void *userdata)
 
     (void)event;
     if (s == NULL)
+        return MOSQ_ERR_ACL_DENIED;
+    /* A connection being taken over or kicked publishes nothing more: this
+     * is what stops the will the broker sends on its behalf. */
+    if (session_is_closing(s) && ed->access == MOSQ_ACL_WRITE)
         return MOSQ_ERR_ACL_DENIED;
     who.user = *session_user(s);
     who.is_admin = session_is_admin(s);

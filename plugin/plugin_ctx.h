@@ -63,9 +63,13 @@ const client_session *sessions_get(struct parley_ctx *ctx,
                                    const struct mosquitto *client);
 void sessions_remove(struct parley_ctx *ctx, const struct mosquitto *client);
 void sessions_free_all(struct parley_ctx *ctx);
+/* Disconnects every client whose token expired (beyond the leeway). */
+void sessions_kick_expired(struct parley_ctx *ctx, int64_t now_s);
 const uuid_bin *session_user(const client_session *s);
 const char *session_user_str(const client_session *s);
 bool session_is_admin(const client_session *s);
+/* True once the connection is going away (taken over, or kicked). */
+bool session_is_closing(const client_session *s);
 
 /* ===== mainq.c: hand-off from worker threads to the main thread ===== */
 
@@ -171,7 +175,9 @@ typedef struct parley_ctx {
     id_minter ids;
     membership_cache *members; /* main thread only */
     recent_txn *recent;        /* main thread only */
-    client_session *sessions;  /* main thread only (uthash head) */
+    client_session *sessions;  /* main thread only, by client pointer */
+    client_session *sessions_by_id; /* main thread only, by client id */
+    int64_t last_expiry_scan_s;
     mainq queue;
     bool queue_ready;
     spool *spool;

@@ -1,7 +1,8 @@
 /*
  * tick.c - MOSQ_EVT_TICK: the main thread takes what the plugin's threads
  * queued (acks and notices to publish, membership changes, spool releases)
- * and applies it, since the broker's API may be called only here.
+ * and applies it, since the broker's API may be called only here.  Once a
+ * second it also disconnects clients whose token has expired.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,7 @@ int parley_on_tick(int event, void *event_data, void *userdata)
 {
     parley_ctx *ctx = userdata;
     mainq_item *item, *next;
+    int64_t now_s;
 
     (void)event;
     (void)event_data;
@@ -75,6 +77,11 @@ int parley_on_tick(int event, void *event_data, void *userdata)
         next = item->next;
         apply(ctx, item);
         mainq_item_free(item);
+    }
+    now_s = parley_now_ms() / 1000;
+    if (now_s != ctx->last_expiry_scan_s) {
+        ctx->last_expiry_scan_s = now_s;
+        sessions_kick_expired(ctx, now_s);
     }
     return MOSQ_ERR_SUCCESS;
 }
