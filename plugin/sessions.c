@@ -101,7 +101,7 @@ void sessions_kick_expired(parley_ctx *ctx, int64_t now_s)
 
     HASH_ITER(hh, ctx->sessions, s, tmp)
     {
-        if (!s->closing && s->exp + ctx->opt.jwt_leeway < now_s) {
+        if (!s->closing && s->exp < now_s - ctx->opt.jwt_leeway) {
             s->closing = true;
             mosquitto_log_printf(MOSQ_LOG_NOTICE,
                                  "parley: token of %s expired; disconnecting",
