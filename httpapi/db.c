@@ -1,0 +1,434 @@
+/*
+ * db.c - per-thread PostgreSQL connections and the named prepared
+ * statements of parley-api (see db.h).  Every SQL text the server runs is
+ * in the table below.
+ */
+#include "db.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "objects.h"
+
+struct db_conn {
+    PGconn *pg;
+    bool prepared[STMT_COUNT];
+    bool in_txn;
+    char sqlstate[6]; /* of the last failure, "" if none */
+};
+
+typedef struct stmt_def {
+    const char *name;
+    const char *sql;
+    int nparams;
+} stmt_def;
+
+#define CONV_SELECT                                                            \
+    "SELECT " CONV_COLS " FROM members m"                                      \
+    " JOIN conversations c ON c.id = m.conv_id"                                \
+    " LEFT JOIN LATERAL (SELECT * FROM messages x WHERE x.conv_id = c.id"      \
+    " ORDER BY x.id DESC LIMIT 1) lm ON true WHERE m.user_id = $1"
+
+#define MEMBER_SELECT                                                          \
+    "SELECT mm.conv_id, u.id, u.username, u.display_name, mm.role"             \
+    " FROM members mm JOIN users u ON u.id = mm.user_id"
+
+#define MSG_SELECT "SELECT " MSG_COLS("x") " FROM messages x WHERE x.conv_id = $1"
+
+static const stmt_def stmts[STMT_COUNT] = {
+    [STMT_HEALTH] = {"health", "SELECT 1", 0},
+    [STMT_NOTIFY] = {"notify", "SELECT pg_notify('parley_events', $1)", 1},
+
+    [STMT_USER_INSERT] = {"user_insert",
+                          "INSERT INTO users AS u (id, username, display_name,"
+                          " role, password_hash) VALUES ($1, $2, $3, $4, $5)"
+                          " RETURNING " USER_COLS("u"),
+                          5},
+    [STMT_USER_UPSERT] =
+        {"user_upsert",
+         "INSERT INTO users AS u (id, username, display_name, role,"
+         " password_hash) VALUES ($1, $2, $3, $4, $5)"
+         " ON CONFLICT ((lower(username))) DO UPDATE SET"
+         " password_hash = EXCLUDED.password_hash, role = EXCLUDED.role,"
+         " display_name = CASE WHEN $6::boolean THEN EXCLUDED.display_name"
+         " ELSE u.display_name END"
+         " RETURNING u.id, (xmax = 0)",
+         6},
+    [STMT_USER_LOGIN] = {"user_login",
+                         "SELECT " USER_COLS("u") ", u.password_hash,"
+                         " coalesce(u.banned_until > now(), false)"
+                         " FROM users u WHERE lower(u.username) = lower($1)",
+                         1},
+    [STMT_USER_BY_ID] = {"user_by_id",
+                         "SELECT " USER_COLS("u") " FROM users u WHERE u.id = $1",
+                         1},
+    [STMT_USER_PUBLIC] = {"user_public",
+                          "SELECT u.id, u.username, u.display_name FROM users u"
+                          " WHERE u.id = $1",
+                          1},
+    [STMT_USERS_COUNT] = {"users_count",
+                          "SELECT count(*) FROM users WHERE id = ANY($1::uuid[])",
+                          1},
+
+    [STMT_SESSION_INSERT] = {"session_insert",
+                             "INSERT INTO login_sessions (id, user_id, device)"
+                             " VALUES ($1, $2, $3)",
+                             3},
+    [STMT_REFRESH_INSERT] =
+        {"refresh_insert",
+         "INSERT INTO refresh_tokens (token_hash, session_id, expires_at)"
+         " VALUES ($1::bytea, $2,"
+         " now() + make_interval(secs => $3::double precision))",
+         3},
+    [STMT_REFRESH_LOCK] =
+        {"refresh_lock",
+         "SELECT rt.session_id, rt.rotated_at IS NOT NULL,"
+         " rt.expires_at <= now(), s.revoked_at IS NOT NULL,"
+         " coalesce(u.banned_until > now(), false), " USER_COLS("u")
+         " FROM refresh_tokens rt"
+         " JOIN login_sessions s ON s.id = rt.session_id"
+         " JOIN users u ON u.id = s.user_id"
+         " WHERE rt.token_hash = $1::bytea FOR UPDATE OF rt, s",
+         1},
+    [STMT_REFRESH_ROTATE] = {"refresh_rotate",
+                             "UPDATE refresh_tokens SET rotated_at = now()"
+                             " WHERE token_hash = $1::bytea",
+                             1},
+    [STMT_SESSION_TOUCH] = {"session_touch",
+                            "UPDATE login_sessions SET last_used_at = now()"
+                            " WHERE id = $1",
+                            1},
+    [STMT_SESSION_REVOKE] = {"session_revoke",
+                             "UPDATE login_sessions SET revoked_at = now(),"
+                             " revoke_reason = $2"
+                             " WHERE id = $1 AND revoked_at IS NULL",
+                             2},
+    [STMT_SESSION_REVOKE_BY_TOKEN] =
+        {"session_revoke_by_token",
+         "UPDATE login_sessions s SET revoked_at = now(),"
+         " revoke_reason = 'logout' FROM refresh_tokens rt"
+         " WHERE rt.token_hash = $1::bytea AND s.id = rt.session_id"
+         " AND s.revoked_at IS NULL",
+         1},
+    [STMT_SESSIONS_REVOKE_USER] = {"sessions_revoke_user",
+                                   "UPDATE login_sessions SET revoked_at = now(),"
+                                   " revoke_reason = 'logout_everywhere'"
+                                   " WHERE user_id = $1 AND revoked_at IS NULL",
+                                   1},
+
+    [STMT_CONV_INSERT] = {"conv_insert",
+                          "INSERT INTO conversations (id, kind, title,"
+                          " direct_key, created_by) VALUES ($1, $2, $3, $4, $5)"
+                          " ON CONFLICT (direct_key) DO NOTHING RETURNING id",
+                          5},
+    [STMT_CONV_BY_DIRECT_KEY] = {"conv_by_direct_key",
+                                 "SELECT id FROM conversations"
+                                 " WHERE direct_key = $1 FOR NO KEY UPDATE",
+                                 1},
+    [STMT_CONV_LIST] = {"conv_list",
+                        CONV_SELECT " ORDER BY greatest(lm.ts, c.created_at)"
+                                    " DESC, c.id DESC",
+                        1},
+    [STMT_CONV_GET] = {"conv_get", CONV_SELECT " AND c.id = $2", 2},
+    [STMT_CONV_MEMBERS_OF_USER] =
+        {"conv_members_of_user",
+         MEMBER_SELECT " JOIN members me ON me.conv_id = mm.conv_id"
+                       " WHERE me.user_id = $1"
+                       " ORDER BY mm.conv_id, mm.joined_at, u.id",
+         1},
+    [STMT_CONV_MEMBERS] = {"conv_members",
+                           MEMBER_SELECT " WHERE mm.conv_id = $1"
+                                         " ORDER BY mm.joined_at, u.id",
+                           1},
+    [STMT_CONV_LOCK_ACTOR] =
+        {"conv_lock_actor",
+         "SELECT c.kind, m.role FROM conversations c"
+         " JOIN members m ON m.conv_id = c.id AND m.user_id = $2"
+         " WHERE c.id = $1 FOR NO KEY UPDATE OF c",
+         2},
+    [STMT_MEMBER_INSERT] = {"member_insert",
+                            "INSERT INTO members (conv_id, user_id, role)"
+                            " VALUES ($1, $2, $3)"
+                            " ON CONFLICT DO NOTHING RETURNING user_id",
+                            3},
+    [STMT_MEMBER_ROLE] = {"member_role",
+                          "SELECT role FROM members"
+                          " WHERE conv_id = $1 AND user_id = $2",
+                          2},
+    [STMT_MEMBER_DELETE] = {"member_delete",
+                            "DELETE FROM members"
+                            " WHERE conv_id = $1 AND user_id = $2 RETURNING role",
+                            2},
+    [STMT_MEMBER_SET_ROLE] = {"member_set_role",
+                              "UPDATE members SET role = $3"
+                              " WHERE conv_id = $1 AND user_id = $2",
+                              3},
+    [STMT_OWNER_COUNT] = {"owner_count",
+                          "SELECT count(*) FROM members"
+                          " WHERE conv_id = $1 AND role = 'owner'",
+                          1},
+    [STMT_MEMBER_SUCCESSOR] = {"member_successor",
+                               "SELECT user_id FROM members WHERE conv_id = $1"
+                               " ORDER BY role = 'admin' DESC, joined_at, user_id"
+                               " LIMIT 1",
+                               1},
+
+    [STMT_MSGS_LATEST] = {"msgs_latest",
+                          MSG_SELECT " ORDER BY x.id DESC LIMIT $2", 2},
+    [STMT_MSGS_BEFORE] = {"msgs_before",
+                          MSG_SELECT " AND x.id < $2::bigint"
+                                     " ORDER BY x.id DESC LIMIT $3",
+                          3},
+    [STMT_MSGS_AFTER] = {"msgs_after",
+                         MSG_SELECT " AND x.id > $2::bigint"
+                                    " ORDER BY x.id ASC LIMIT $3",
+                         3},
+};
+
+const char *db_stmt_name(db_stmt s)
+{
+    return s < STMT_COUNT ? stmts[s].name : "?";
+}
+
+static void conn_destroy(void *arg)
+{
+    db_conn *c = arg;
+
+    if (c == NULL)
+        return;
+    PQfinish(c->pg);
+    free(c);
+}
+
+/* Connects with a connect timeout and an application name that the
+ * conninfo may override. */
+static PGconn *connect_pg(const char *conninfo)
+{
+    const char *const keys[] = {"connect_timeout", "fallback_application_name",
+                                "dbname", NULL};
+    const char *const values[] = {"5", "parley-api", conninfo, NULL};
+
+    return PQconnectdbParams(keys, values, 1);
+}
+
+db_conn *db_conn_open(const char *conninfo)
+{
+    db_conn *c = calloc(1, sizeof *c);
+
+    if (c == NULL)
+        return NULL;
+    c->pg = connect_pg(conninfo);
+    if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
+        char *msg = c->pg != NULL ? PQerrorMessage(c->pg) : "out of memory";
+        size_t len = strlen(msg);
+        while (len > 0 && msg[len - 1] == '\n')
+            len--;
+        api_log("database connection failed: %.*s", (int)len, msg);
+        conn_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
+void db_conn_close(db_conn *c)
+{
+    conn_destroy(c);
+}
+
+PGconn *db_conn_pg(db_conn *c)
+{
+    return c->pg;
+}
+
+int db_pool_init(db_pool *p, const char *conninfo)
+{
+    memset(p, 0, sizeof *p);
+    p->conninfo = conninfo;
+    if (pthread_key_create(&p->key, conn_destroy) != 0)
+        return -1;
+    p->key_created = true;
+    return 0;
+}
+
+void db_pool_destroy(db_pool *p)
+{
+    if (p == NULL || !p->key_created)
+        return;
+    /* The calling thread's own connection, if it ever made one. */
+    conn_destroy(pthread_getspecific(p->key));
+    pthread_setspecific(p->key, NULL);
+    pthread_key_delete(p->key);
+    p->key_created = false;
+}
+
+/* Re-establishes a dropped connection; its prepared statements are gone. */
+static int reconnect(db_conn *c)
+{
+    PQreset(c->pg);
+    memset(c->prepared, 0, sizeof c->prepared);
+    c->in_txn = false;
+    if (PQstatus(c->pg) != CONNECTION_OK) {
+        api_log("database reconnect failed");
+        return -1;
+    }
+    api_log("database connection re-established");
+    return 0;
+}
+
+db_conn *db_pool_acquire(db_pool *p)
+{
+    db_conn *c = pthread_getspecific(p->key);
+
+    if (c == NULL) {
+        c = db_conn_open(p->conninfo);
+        if (c == NULL)
+            return NULL;
+        if (pthread_setspecific(p->key, c) != 0) {
+            conn_destroy(c);
+            return NULL;
+        }
+        return c;
+    }
+    if (PQstatus(c->pg) != CONNECTION_OK && reconnect(c) != 0)
+        return NULL;
+    if (c->in_txn || PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+        db_rollback(c);
+    c->sqlstate[0] = '\0';
+    return c;
+}
+
+static void log_failure(db_conn *c, const char *what, const PGresult *res)
+{
+    const char *msg = res != NULL ? PQresultErrorMessage(res) : "";
+    size_t len;
+
+    if (msg == NULL || msg[0] == '\0')
+        msg = PQerrorMessage(c->pg);
+    len = strlen(msg);
+    while (len > 0 && msg[len - 1] == '\n')
+        len--;
+    api_log("database: %s failed: %.*s", what, (int)len, msg);
+}
+
+/* Prepares s on c if it has not been yet.  Returns 0, or -1 (logged). */
+static int ensure_prepared(db_conn *c, db_stmt s)
+{
+    PGresult *res;
+    int ok;
+
+    if (c->prepared[s])
+        return 0;
+    res = PQprepare(c->pg, stmts[s].name, stmts[s].sql, stmts[s].nparams,
+                    NULL);
+    ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        log_failure(c, stmts[s].name, res);
+    PQclear(res);
+    c->prepared[s] = ok;
+    return ok ? 0 : -1;
+}
+
+/* One attempt.  Returns the result, or NULL with c->sqlstate set. */
+static PGresult *exec_once(db_conn *c, db_stmt s, const char *const *params,
+                           int n)
+{
+    PGresult *res;
+    ExecStatusType st;
+    const char *state;
+
+    if (ensure_prepared(c, s) != 0) {
+        strcpy(c->sqlstate, "08000");
+        return NULL;
+    }
+    res = PQexecPrepared(c->pg, stmts[s].name, n, params, NULL, NULL, 0);
+    st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        c->sqlstate[0] = '\0';
+        return res;
+    }
+    state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(c->sqlstate, sizeof c->sqlstate, "%s",
+             state != NULL ? state : "08000");
+    if (strncmp(c->sqlstate, "23", 2) != 0)
+        log_failure(c, stmts[s].name, res);
+    PQclear(res);
+    return NULL;
+}
+
+PGresult *db_exec(db_conn *c, db_stmt s, const char *const *params, int n)
+{
+    PGresult *res;
+
+    assert(s < STMT_COUNT && n == stmts[s].nparams);
+    res = exec_once(c, s, params, n);
+    if (res == NULL && !c->in_txn && PQstatus(c->pg) == CONNECTION_BAD &&
+        reconnect(c) == 0)
+        res = exec_once(c, s, params, n);
+    return res;
+}
+
+int db_exec_discard(db_conn *c, db_stmt s, const char *const *params, int n)
+{
+    PGresult *res = db_exec(c, s, params, n);
+
+    if (res == NULL)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
+bool db_failed_with(const db_conn *c, const char *sqlstate)
+{
+    return strcmp(c->sqlstate, sqlstate) == 0;
+}
+
+/* Runs a parameterless command and checks its status tag. */
+static int simple_command(db_conn *c, const char *sql, const char *tag)
+{
+    PGresult *res = PQexec(c->pg, sql);
+    int ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK &&
+             strcmp(PQcmdStatus(res), tag) == 0;
+
+    if (!ok)
+        log_failure(c, sql, res);
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+int db_begin(db_conn *c)
+{
+    if (simple_command(c, "BEGIN", "BEGIN") != 0)
+        return -1;
+    c->in_txn = true;
+    return 0;
+}
+
+int db_begin_snapshot(db_conn *c)
+{
+    if (simple_command(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                       "BEGIN") != 0)
+        return -1;
+    c->in_txn = true;
+    return 0;
+}
+
+int db_commit(db_conn *c)
+{
+    int rc = simple_command(c, "COMMIT", "COMMIT");
+
+    c->in_txn = false;
+    if (rc != 0 && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+        db_rollback(c);
+    return rc;
+}
+
+void db_rollback(db_conn *c)
+{
+    PGresult *res = PQexec(c->pg, "ROLLBACK");
+
+    PQclear(res);
+    c->in_txn = false;
+}

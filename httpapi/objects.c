@@ -1,0 +1,114 @@
+/*
+ * objects.c - JSON objects from query rows (see objects.h).
+ */
+#include "objects.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *text(const PGresult *res, int row, int col)
+{
+    return json_string(PQgetvalue(res, row, col));
+}
+
+json_t *user_object_new(const PGresult *res, int row, int col,
+                        bool public_only)
+{
+    json_t *o = json_object();
+
+    if (o == NULL)
+        return NULL;
+    if (json_object_set_new(o, "id", text(res, row, col)) != 0 ||
+        json_object_set_new(o, "username", text(res, row, col + 1)) != 0 ||
+        json_object_set_new(o, "display_name", text(res, row, col + 2)) != 0)
+        goto error;
+    if (!public_only &&
+        (json_object_set_new(o, "role", text(res, row, col + 3)) != 0 ||
+         json_object_set_new(o, "created_at", text(res, row, col + 4)) != 0))
+        goto error;
+    return o;
+error:
+    json_decref(o);
+    return NULL;
+}
+
+json_t *member_object_new(const PGresult *res, int row, int col)
+{
+    return json_pack("{s:s,s:s,s:s,s:s}", "id", PQgetvalue(res, row, col),
+                     "username", PQgetvalue(res, row, col + 1), "display_name",
+                     PQgetvalue(res, row, col + 2), "role",
+                     PQgetvalue(res, row, col + 3));
+}
+
+static bool is_row_key(const char *key)
+{
+    static const char *const keys[] = {"id",  "conv", "from", "ts",
+                                       "txn", "type", "body"};
+
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (strcmp(key, keys[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+json_t *message_object_new(const PGresult *res, int row, int col)
+{
+    json_t *o, *extra;
+    long long ts;
+    char *end;
+
+    if (PQgetisnull(res, row, col))
+        return NULL;
+    errno = 0;
+    ts = strtoll(PQgetvalue(res, row, col + 3), &end, 10);
+    if (errno != 0 || *end != '\0')
+        return NULL;
+    o = json_pack("{s:s,s:s,s:s,s:I,s:s,s:s}", "id",
+                  PQgetvalue(res, row, col), "conv",
+                  PQgetvalue(res, row, col + 1), "from",
+                  PQgetvalue(res, row, col + 2), "ts", (json_int_t)ts, "txn",
+                  PQgetvalue(res, row, col + 4), "type",
+                  PQgetvalue(res, row, col + 5));
+    if (o == NULL)
+        return NULL;
+    if (!PQgetisnull(res, row, col + 6) &&
+        json_object_set_new(o, "body", text(res, row, col + 6)) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    /* The server's fields win: extra never sets one of the row's keys,
+     * not even body when the row has none. */
+    extra = json_loads(PQgetvalue(res, row, col + 7), 0, NULL);
+    if (json_is_object(extra)) {
+        const char *key;
+        json_t *value;
+        json_object_foreach(extra, key, value)
+        {
+            if (!is_row_key(key))
+                json_object_set(o, key, value);
+        }
+    }
+    json_decref(extra);
+    return o;
+}
+
+json_t *conv_object_new(const PGresult *res, int row, json_t *members)
+{
+    json_t *title, *last;
+
+    if (members == NULL)
+        return NULL;
+    title = PQgetisnull(res, row, 2) ? json_null() : text(res, row, 2);
+    last = message_object_new(res, row, 5);
+    if (last == NULL)
+        last = json_null();
+    /* Unread counts and mutes come with receipts and mute settings; the
+     * fields are here, with their neutral values, so clients rely on them. */
+    return json_pack("{s:s,s:s,s:o,s:s,s:o,s:o,s:i,s:n,s:s}", "id",
+                     PQgetvalue(res, row, 0), "kind", PQgetvalue(res, row, 1),
+                     "title", title, "role", PQgetvalue(res, row, 3),
+                     "members", members, "last_message", last, "unread_count",
+                     0, "muted_until", "created_at", PQgetvalue(res, row, 4));
+}

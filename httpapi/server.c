@@ -1,0 +1,312 @@
+/*
+ * server.c - libmicrohttpd plumbing and request dispatch (see server.h).
+ *
+ * Life of a request: the first access-handler call allocates its
+ * api_request (*req_cls) and routes it, and queues nothing (so keep-alive
+ * survives requests with bodies), except a 413 when Content-Length alone
+ * shows the body is too large; upload calls accumulate the body (413 as
+ * soon as it passes REQUEST_BODY_MAX); the last call authenticates,
+ * dispatches and queues the reply; the completed callback logs and frees.
+ */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "handlers_auth.h"
+#include "handlers_conversations.h"
+#include "handlers_messages.h"
+#include "handlers_users.h"
+#include "log.h"
+#include "request.h"
+
+#define CONNECTION_TIMEOUT_S 30
+#define CONNECTION_MEMORY_LIMIT (64 * 1024)
+#define CONNECTION_LIMIT 1000
+
+typedef enum auth_mode {
+    AUTH_NONE,
+    AUTH_REQUIRED,
+    AUTH_OPTIONAL, /* verified when present; the handler decides */
+} auth_mode;
+
+typedef void (*api_handler)(api_request *r, db_conn *db);
+
+typedef struct route_handler {
+    api_handler fn;
+    auth_mode auth;
+} route_handler;
+
+static const route_handler handlers[ROUTE_COUNT] = {
+    [ROUTE_HEALTHZ] = {handle_healthz, AUTH_NONE},
+    [ROUTE_AUTH_REGISTER] = {handle_auth_register, AUTH_NONE},
+    [ROUTE_AUTH_LOGIN] = {handle_auth_login, AUTH_NONE},
+    [ROUTE_AUTH_REFRESH] = {handle_auth_refresh, AUTH_NONE},
+    [ROUTE_AUTH_LOGOUT] = {handle_auth_logout, AUTH_OPTIONAL},
+    [ROUTE_ME] = {handle_me, AUTH_REQUIRED},
+    [ROUTE_USER_GET] = {handle_user_get, AUTH_REQUIRED},
+    [ROUTE_CONV_CREATE] = {handle_conv_create, AUTH_REQUIRED},
+    [ROUTE_CONV_LIST] = {handle_conv_list, AUTH_REQUIRED},
+    [ROUTE_CONV_GET] = {handle_conv_get, AUTH_REQUIRED},
+    [ROUTE_MEMBER_ADD] = {handle_member_add, AUTH_REQUIRED},
+    [ROUTE_MEMBER_REMOVE] = {handle_member_remove, AUTH_REQUIRED},
+    [ROUTE_MEMBER_UPDATE] = {handle_member_update, AUTH_REQUIRED},
+    [ROUTE_MESSAGES_LIST] = {handle_messages_list, AUTH_REQUIRED},
+};
+
+/* Verifies the bearer token, if any.  Returns 0 with r->claims set, or -1
+ * with a reason in *why. */
+static int authenticate(api_request *r, const char **why)
+{
+    const char *header = MHD_lookup_connection_value(
+        r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *tok;
+    size_t len;
+    token_status st;
+
+    if (header == NULL) {
+        *why = "a bearer token is required";
+        return -1;
+    }
+    if (bearer_token_find(header, &tok, &len) != 0) {
+        *why = "the Authorization header must be 'Bearer <token>'";
+        return -1;
+    }
+    st = token_verify(&r->ctx->verifier, tok, len, time(NULL), &r->claims);
+    if (st != TOKEN_OK) {
+        *why = token_status_str(st);
+        return -1;
+    }
+    r->authenticated = true;
+    return 0;
+}
+
+/* Decides r->reply for a request whose body (if any) is complete. */
+static void dispatch(api_request *r)
+{
+    const route_handler *h;
+    const char *why = NULL;
+    db_conn *db;
+
+    if (r->routed == ROUTE_NOT_FOUND) {
+        reply_not_found(&r->reply);
+        return;
+    }
+    if (r->routed == ROUTE_BAD_METHOD) {
+        reply_error(&r->reply, MHD_HTTP_METHOD_NOT_ALLOWED,
+                    "method_not_allowed", "method not allowed here");
+        r->reply.allow = r->route.allowed;
+        return;
+    }
+    h = &handlers[r->route.id];
+    request_collect_params(r);
+    if (r->params_bad) {
+        reply_bad_request(&r->reply, "malformed query string");
+        return;
+    }
+    if (h->auth != AUTH_NONE && authenticate(r, &why) != 0 &&
+        h->auth == AUTH_REQUIRED) {
+        reply_error(&r->reply, MHD_HTTP_UNAUTHORIZED, "unauthorized", why);
+        r->reply.www_authenticate = true;
+        return;
+    }
+    db = db_pool_acquire(&r->ctx->db);
+    if (db == NULL && r->route.id != ROUTE_HEALTHZ) {
+        reply_unavailable(&r->reply);
+        return;
+    }
+    h->fn(r, db);
+}
+
+/* True when the request announces a body larger than we accept. */
+static bool declared_too_large(struct MHD_Connection *conn)
+{
+    const char *cl = MHD_lookup_connection_value(
+        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    char *end;
+    unsigned long long n;
+
+    if (cl == NULL)
+        return false;
+    n = strtoull(cl, &end, 10);
+    return end != cl && n > REQUEST_BODY_MAX;
+}
+
+/* Queues r's reply, once. */
+static enum MHD_Result queue_reply(api_request *r)
+{
+    r->answered = true;
+    r->status_sent = r->reply.status != 0 ? r->reply.status
+                                          : MHD_HTTP_INTERNAL_SERVER_ERROR;
+    return reply_queue(r->conn, &r->reply);
+}
+
+static enum MHD_Result answer_too_large(api_request *r)
+{
+    reply_error(&r->reply, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
+                "the body is larger than 64 KiB");
+    return queue_reply(r);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
+{
+    api_ctx *ctx = cls;
+    api_request *r = *req_cls;
+
+    (void)version;
+    if (r == NULL) {
+        r = request_new(ctx, conn, method);
+        if (r == NULL)
+            return MHD_NO;
+        *req_cls = r;
+        snprintf(r->log_path, sizeof r->log_path, "%s", url);
+        r->routed = router_match(r->method, url, &r->route);
+        if (declared_too_large(conn))
+            return answer_too_large(r);
+        return MHD_YES;
+    }
+    if (*upload_data_size != 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (r->answered)
+            return MHD_YES;
+        if (request_body_append(r, upload_data, n) != 0)
+            return r->body_too_large ? answer_too_large(r) : MHD_NO;
+        return MHD_YES;
+    }
+    if (r->answered)
+        return MHD_YES;
+    dispatch(r);
+    return queue_reply(r);
+}
+
+/* Replaces bytes that do not belong in a log line. */
+static void sanitise(char *s)
+{
+    for (; *s != '\0'; s++) {
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+            *s = '?';
+    }
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn,
+                         void **req_cls, enum MHD_RequestTerminationCode toe)
+{
+    api_request *r = *req_cls;
+    struct timespec now;
+    double ms;
+
+    (void)cls;
+    (void)conn;
+    if (r == NULL)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (double)(now.tv_sec - r->started.tv_sec) * 1e3 +
+         (double)(now.tv_nsec - r->started.tv_nsec) / 1e6;
+    sanitise(r->log_path);
+    api_log("%s %s %u %.1fms%s", r->method_name, r->log_path, r->status_sent,
+            ms,
+            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+    request_free(r);
+    *req_cls = NULL;
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    size_t n;
+
+    (void)cls;
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    n = strlen(msg);
+    while (n > 0 && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    api_log("libmicrohttpd: %s", msg);
+}
+
+/* Resolves the listen address into sa.  Returns 0, or -1 (logged). */
+static int resolve_listen(const api_config *cfg, struct sockaddr_storage *sa,
+                          socklen_t *sa_len)
+{
+    struct addrinfo hints, *ai = NULL;
+    char port[8];
+    int rc;
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(port, sizeof port, "%u", cfg->port);
+    rc = getaddrinfo(cfg->listen_addr, port, &hints, &ai);
+    if (rc != 0 || ai == NULL) {
+        api_log("cannot resolve listen address %s: %s", cfg->listen_addr,
+                gai_strerror(rc));
+        return -1;
+    }
+    memcpy(sa, ai->ai_addr, ai->ai_addrlen);
+    *sa_len = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    return 0;
+}
+
+int server_start(api_ctx *ctx)
+{
+    struct sockaddr_storage sa;
+    socklen_t sa_len;
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    const union MHD_DaemonInfo *info;
+    char host[INET6_ADDRSTRLEN] = "?";
+
+    if (resolve_listen(&ctx->cfg, &sa, &sa_len) != 0)
+        return -1;
+    if (sa.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    ctx->daemon = MHD_start_daemon(
+        flags, (uint16_t)ctx->cfg.port, NULL, NULL, on_request, ctx,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)ctx->cfg.threads,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY_LIMIT,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, ctx,
+        MHD_OPTION_UNESCAPE_CALLBACK, request_unescape_none, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_END);
+    if (ctx->daemon == NULL) {
+        api_log("cannot listen on %s port %u", ctx->cfg.listen_addr,
+                ctx->cfg.port);
+        return -1;
+    }
+    (void)sa_len;
+    info = MHD_get_daemon_info(ctx->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    if (sa.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&sa)->sin6_addr, host,
+                  sizeof host);
+    else
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&sa)->sin_addr, host,
+                  sizeof host);
+    api_log("listening on %s port %u with %u threads", host,
+            info != NULL ? (unsigned)info->port : ctx->cfg.port,
+            ctx->cfg.threads);
+    return 0;
+}
+
+void server_stop(api_ctx *ctx)
+{
+    if (ctx->daemon == NULL)
+        return;
+    MHD_stop_daemon(ctx->daemon);
+    ctx->daemon = NULL;
+}
