@@ -348,7 +348,7 @@ static token_status check_claims(const token_verifier *v, json_t *claims,
     has = int_claim(claims, "exp", &out->exp);
     if (has != 1)
         return TOKEN_ERR_CLAIMS;
-    if ((int64_t)now > out->exp + v->leeway_s)
+    if (out->exp < (int64_t)now - v->leeway_s) /* exp + leeway may overflow */
         return TOKEN_ERR_EXPIRED;
 
     has = int_claim(claims, "iat", &out->iat);
