@@ -1,8 +1,10 @@
 /*
  * auth.c - MOSQ_EVT_BASIC_AUTH: a client connects with its access token as
  * the password, the token's sub as the username and "<sub>:<device>" as the
- * client id.  Every other client is refused here; this plugin never defers,
- * so no other plugin or anonymous access can let a client in.
+ * client id.  Every other client is refused here, and so are tokens revoked
+ * by a logout everywhere or a password change, and banned users; this plugin
+ * never defers, so no other plugin or anonymous access can let a client in.
+ * Connects and disconnects also drive presence.
  */
 #include <string.h>
 #include <time.h>
@@ -27,6 +29,8 @@ int parley_on_basic_auth(int event, void *event_data, void *userdata)
     parley_ctx *ctx = userdata;
     token_claims claims;
     token_status st;
+    uuid_bin user;
+    bool counted;
 
     (void)event;
     if (ed->password == NULL || ed->username == NULL)
@@ -40,16 +44,28 @@ int parley_on_basic_auth(int event, void *event_data, void *userdata)
         return refuse(ed->client, "username is not the token's subject");
     if (!client_id_matches(mosquitto_client_id(ed->client), claims.sub))
         return refuse(ed->client, "client id must be <user id>:<device>");
+    if (uuid_parse_n(claims.sub, UUID_STR_LEN, &user) != 0 ||
+        !user_flags_token_allowed(ctx->flags, &user, claims.iat, time(NULL)))
+        return refuse(ed->client, "token revoked or user banned");
+    counted = sessions_get(ctx, ed->client) != NULL;
     if (sessions_put(ctx, ed->client, &claims) != 0)
         return refuse(ed->client, "out of memory");
+    if (!counted)
+        presence_on_connect(ctx, &user);
     return MOSQ_ERR_SUCCESS;
 }
 
 int parley_on_disconnect(int event, void *event_data, void *userdata)
 {
     struct mosquitto_evt_disconnect *ed = event_data;
+    parley_ctx *ctx = userdata;
+    const client_session *s = sessions_get(ctx, ed->client);
 
     (void)event;
-    sessions_remove(userdata, ed->client);
+    if (s != NULL) {
+        uuid_bin user = *session_user(s);
+        sessions_remove(ctx, ed->client);
+        presence_on_disconnect(ctx, &user);
+    }
     return MOSQ_ERR_SUCCESS;
 }

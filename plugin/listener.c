@@ -2,11 +2,12 @@
  * listener.c - the thread that keeps the broker's view of the database
  * current.
  *
- * It LISTENs on parley_events, then loads every membership into a fresh
- * cache and hands it to the main thread whole; from then on each
- * notification parley-api sends (member_added, member_removed, role_changed)
- * becomes one change queued for the main thread, which also publishes it on
- * conv/{c}/event.  Notifications are applied in commit order after the
+ * It LISTENs on parley_events, then loads every membership (and the users
+ * with revoked tokens, bans or hidden presence) into fresh tables and hands
+ * them to the main thread whole; from then on each notification parley-api
+ * sends becomes work queued for the main thread: a membership change, a
+ * user's new flags with a kick, or an event to publish on conv/{c}/event or
+ * conv/{c}/receipt (docs/ARCHITECTURE.md lists them).  Notifications are applied in commit order after the
  * snapshot, and each is idempotent, so any overlap between the two
  * converges.  After a lost connection it reconnects and starts over.
  */
@@ -16,6 +17,7 @@
 #include <libpq-fe.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -39,7 +41,7 @@ static bool stop_requested(listener *l, int timeout_ms)
     return poll(&p, 1, timeout_ms) > 0;
 }
 
-static membership_cache *load_snapshot(PGconn *conn)
+static membership_cache *load_memberships(PGconn *conn)
 {
     PGresult *res = PQexec(conn, "SELECT conv_id::text, user_id::text, role "
                                  "FROM members");
@@ -69,41 +71,188 @@ static membership_cache *load_snapshot(PGconn *conn)
     return cache;
 }
 
-/* Turns one notification payload into a queued change. */
+#define USER_FLAGS_COLUMNS                                                     \
+    "SELECT id::text,"                                                         \
+    " COALESCE(floor(extract(epoch FROM tokens_valid_after))::bigint, 0),"    \
+    " COALESCE(floor(extract(epoch FROM banned_until))::bigint, 0),"          \
+    " presence_hidden FROM users "
+
+static void read_flags_row(PGresult *res, int i, uuid_bin *user,
+                           user_flag_values *v)
+{
+    uuid_parse_n(PQgetvalue(res, i, 0), UUID_STR_LEN, user);
+    v->tokens_valid_after_s = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+    v->banned_until_s = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+    v->presence_hidden = PQgetvalue(res, i, 3)[0] == 't';
+}
+
+static user_flags *load_user_flags(PGconn *conn)
+{
+    PGresult *res = PQexec(conn, USER_FLAGS_COLUMNS
+                           "WHERE tokens_valid_after IS NOT NULL"
+                           " OR banned_until > now() OR presence_hidden");
+    user_flags *flags;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        mosquitto_log_printf(MOSQ_LOG_ERR,
+                             "parley: cannot load user flags: %s",
+                             PQerrorMessage(conn));
+        PQclear(res);
+        return NULL;
+    }
+    flags = user_flags_new();
+    for (int i = 0; flags != NULL && i < PQntuples(res); i++) {
+        uuid_bin user;
+        user_flag_values v;
+        read_flags_row(res, i, &user, &v);
+        if (user_flags_set(flags, &user, &v) != 0) {
+            user_flags_free(flags);
+            flags = NULL;
+        }
+    }
+    PQclear(res);
+    return flags;
+}
+
+/* Reads one user's flags and queues them, with a kick if asked. */
+static void post_user_flags(listener *l, const char *user, bool kick)
+{
+    const char *params[1] = {user};
+    PGresult *res = PQexecParams(l->conn, USER_FLAGS_COLUMNS "WHERE id = $1",
+                                 1, NULL, params, NULL, NULL, 0);
+    mainq_item *item;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        PQclear(res);
+        return;
+    }
+    item = calloc(1, sizeof *item);
+    if (item != NULL) {
+        item->kind = MAINQ_USER_FLAGS;
+        read_flags_row(res, 0, &item->user, &item->flags);
+        item->kick = kick;
+        mainq_post(&l->ctx->queue, item);
+    }
+    PQclear(res);
+}
+
+/* Queues an event for publishing on conv/{c}/<leaf>. */
+static void post_conv_publish(listener *l, const char *conv, const char *leaf,
+                              json_t *msg)
+{
+    char topic[80];
+    char *text = json_dumps(msg, JSON_COMPACT);
+
+    if (text != NULL) {
+        snprintf(topic, sizeof topic, "conv/%s/%s", conv, leaf);
+        mainq_post_publish(&l->ctx->queue, topic, text, strlen(text));
+    }
+    free(text);
+}
+
+/* edited, hidden: the event carries the message as it now is. */
+static void post_message_event(listener *l, json_t *ev, const char *conv)
+{
+    const char *id = json_string_value(json_object_get(ev, "id"));
+    const char *params[2] = {id, conv};
+    PGresult *res;
+    uint64_t parsed;
+
+    if (id == NULL || id_parse(id, &parsed) != 0)
+        return;
+    res = PQexecParams(l->conn,
+                       "SELECT parley_message_json(m)::text FROM messages m"
+                       " WHERE id = $1::bigint AND conv_id = $2::uuid",
+                       2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        json_t *message = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+        if (message != NULL) {
+            json_object_set_new(ev, "message", message);
+            post_conv_publish(l, conv, "event", ev);
+        }
+    }
+    PQclear(res);
+}
+
+static void post_member_change(listener *l, json_t *ev, const char *type,
+                               const char *conv, const char *user)
+{
+    const char *role = json_string_value(json_object_get(ev, "role"));
+    mainq_item *item = calloc(1, sizeof *item);
+
+    if (item == NULL)
+        return;
+    if (uuid_parse_n(conv, strlen(conv), &item->conv) != 0 ||
+        uuid_parse_n(user, strlen(user), &item->user) != 0)
+        goto drop;
+    if (strcmp(type, "member_removed") == 0) {
+        item->kind = MAINQ_MEMBER_REMOVE;
+    } else {
+        item->kind = MAINQ_MEMBER_SET;
+        if (member_role_parse(role ? role : "member", &item->role) != 0)
+            goto drop;
+    }
+    /* The event goes along, to be published on conv/{c}/event. */
+    item->payload = json_dumps(ev, JSON_COMPACT);
+    item->payload_len = item->payload ? strlen(item->payload) : 0;
+    mainq_post(&l->ctx->queue, item);
+    return;
+drop:
+    free(item);
+}
+
+/* Turns one notification from parley-api into queued work for the main
+ * thread.  Unknown types are ignored (a newer API may send more). */
 static void handle_event(listener *l, const char *payload)
 {
     json_t *ev = json_loads(payload, JSON_REJECT_DUPLICATES, NULL);
     const char *type = json_string_value(json_object_get(ev, "type"));
     const char *conv = json_string_value(json_object_get(ev, "conv"));
     const char *user = json_string_value(json_object_get(ev, "user"));
-    const char *role = json_string_value(json_object_get(ev, "role"));
-    mainq_item *item = NULL;
 
-    if (type == NULL || conv == NULL || user == NULL)
+    if (type == NULL)
         goto done;
-    item = calloc(1, sizeof *item);
-    if (item == NULL)
+    if (conv != NULL && !uuid_valid(conv))
         goto done;
-    if (uuid_parse_n(conv, strlen(conv), &item->conv) != 0 ||
-        uuid_parse_n(user, strlen(user), &item->user) != 0)
+    if (user != NULL && !uuid_valid(user))
         goto done;
-    if (strcmp(type, "member_added") == 0 || strcmp(type, "role_changed") == 0) {
-        item->kind = MAINQ_MEMBER_SET;
-        if (member_role_parse(role ? role : "member", &item->role) != 0)
-            goto done;
-    } else if (strcmp(type, "member_removed") == 0) {
-        item->kind = MAINQ_MEMBER_REMOVE;
-    } else {
-        goto done; /* an event for someone else */
+
+    if (strcmp(type, "member_added") == 0 ||
+        strcmp(type, "member_removed") == 0 ||
+        strcmp(type, "role_changed") == 0) {
+        if (conv != NULL && user != NULL)
+            post_member_change(l, ev, type, conv, user);
+    } else if (strcmp(type, "edited") == 0 || strcmp(type, "hidden") == 0) {
+        if (conv != NULL)
+            post_message_event(l, ev, conv);
+    } else if (strcmp(type, "deleted") == 0 ||
+               strcmp(type, "conv_updated") == 0) {
+        if (conv != NULL)
+            post_conv_publish(l, conv, "event", ev);
+    } else if (strcmp(type, "receipt") == 0) {
+        /* A pointer moved over HTTP: fan it out like an MQTT receipt. */
+        json_t *kind = json_object_get(ev, "kind");
+        json_t *up_to = json_object_get(ev, "up_to");
+        json_t *ts = json_object_get(ev, "ts");
+        if (conv != NULL && user != NULL && json_is_string(kind) &&
+            json_is_string(up_to) && json_is_integer(ts)) {
+            json_t *r = json_pack("{s:O,s:O,s:s,s:s,s:O}", "type", kind,
+                                  "up_to", up_to, "conv", conv, "from", user,
+                                  "ts", ts);
+            if (r != NULL)
+                post_conv_publish(l, conv, "receipt", r);
+            json_decref(r);
+        }
+    } else if (strcmp(type, "sessions_revoked") == 0 ||
+               strcmp(type, "user_banned") == 0) {
+        if (user != NULL)
+            post_user_flags(l, user, true);
+    } else if (strcmp(type, "user_unbanned") == 0 ||
+               strcmp(type, "presence_changed") == 0) {
+        if (user != NULL)
+            post_user_flags(l, user, false);
     }
-    /* The event goes along, to be published on conv/{c}/event. */
-    item->payload = json_dumps(ev, JSON_COMPACT);
-    item->payload_len = item->payload ? strlen(item->payload) : 0;
-    mainq_post(&l->ctx->queue, item);
-    item = NULL;
-
 done:
-    free(item);
     json_decref(ev);
 }
 
@@ -112,6 +261,7 @@ static int start_session(listener *l)
 {
     PGresult *res;
     membership_cache *snapshot;
+    user_flags *flags;
     mainq_item *item;
 
     l->conn = PQconnectdb(l->ctx->opt.database_url);
@@ -127,16 +277,18 @@ static int start_session(listener *l)
         return -1;
     }
     PQclear(res);
-    snapshot = load_snapshot(l->conn);
-    if (snapshot == NULL)
-        return -1;
+    snapshot = load_memberships(l->conn);
+    flags = load_user_flags(l->conn);
     item = calloc(1, sizeof *item);
-    if (item == NULL) {
+    if (snapshot == NULL || flags == NULL || item == NULL) {
         membership_cache_free(snapshot);
+        user_flags_free(flags);
+        free(item);
         return -1;
     }
     item->kind = MAINQ_MEMBERS_SNAPSHOT;
     item->snapshot = snapshot;
+    item->flags_snapshot = flags;
     mainq_post(&l->ctx->queue, item);
     mosquitto_log_printf(MOSQ_LOG_INFO, "parley: %zu memberships loaded",
                          membership_cache_count(snapshot));

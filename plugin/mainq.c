@@ -103,6 +103,7 @@ void mainq_item_free(mainq_item *item)
     free(item->topic);
     free(item->payload);
     membership_cache_free(item->snapshot);
+    user_flags_free(item->flags_snapshot);
     free(item);
 }
 

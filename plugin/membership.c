@@ -16,11 +16,20 @@ typedef struct member_key {
 typedef struct member_entry {
     member_key key;
     member_role role;
+    struct member_entry *prev_of_user, *next_of_user;
     UT_hash_handle hh;
 } member_entry;
 
+/* Per user, the list of their memberships (for "shares a conversation"). */
+typedef struct user_entry {
+    uuid_bin user;
+    member_entry *first;
+    UT_hash_handle hh;
+} user_entry;
+
 struct membership_cache {
     member_entry *table;
+    user_entry *users;
 };
 
 membership_cache *membership_cache_new(void)
@@ -34,10 +43,17 @@ void membership_cache_free(membership_cache *cache)
 
     if (cache == NULL)
         return;
+    user_entry *u, *utmp;
+
     HASH_ITER(hh, cache->table, e, tmp)
     {
         HASH_DEL(cache->table, e);
         free(e);
+    }
+    HASH_ITER(hh, cache->users, u, utmp)
+    {
+        HASH_DEL(cache->users, u);
+        free(u);
     }
     free(cache);
 }
@@ -69,6 +85,22 @@ int membership_cache_set(membership_cache *cache, const uuid_bin *conv,
     memcpy(&e->key.conv, conv, sizeof e->key.conv);
     memcpy(&e->key.user, user, sizeof e->key.user);
     e->role = role;
+
+    user_entry *u = NULL;
+    HASH_FIND(hh, cache->users, user, sizeof *user, u);
+    if (u == NULL) {
+        u = calloc(1, sizeof *u);
+        if (u == NULL) {
+            free(e);
+            return -1;
+        }
+        u->user = *user;
+        HASH_ADD(hh, cache->users, user, sizeof u->user, u);
+    }
+    e->next_of_user = u->first;
+    if (u->first != NULL)
+        u->first->prev_of_user = e;
+    u->first = e;
     HASH_ADD(hh, cache->table, key, sizeof e->key, e);
     return 0;
 }
@@ -77,11 +109,41 @@ void membership_cache_remove(membership_cache *cache, const uuid_bin *conv,
                              const uuid_bin *user)
 {
     member_entry *e = find(cache, conv, user);
+    user_entry *u = NULL;
 
-    if (e != NULL) {
-        HASH_DEL(cache->table, e);
-        free(e);
+    if (e == NULL)
+        return;
+    HASH_FIND(hh, cache->users, user, sizeof *user, u);
+    if (u != NULL) {
+        if (e->prev_of_user != NULL)
+            e->prev_of_user->next_of_user = e->next_of_user;
+        else
+            u->first = e->next_of_user;
+        if (e->next_of_user != NULL)
+            e->next_of_user->prev_of_user = e->prev_of_user;
+        if (u->first == NULL) {
+            HASH_DEL(cache->users, u);
+            free(u);
+        }
     }
+    HASH_DEL(cache->table, e);
+    free(e);
+}
+
+bool membership_cache_share_conv(const membership_cache *cache,
+                                 const uuid_bin *a, const uuid_bin *b)
+{
+    user_entry *u = NULL;
+
+    if (cache == NULL)
+        return false;
+    HASH_FIND(hh, cache->users, a, sizeof *a, u);
+    for (member_entry *e = u ? u->first : NULL; e != NULL;
+         e = e->next_of_user) {
+        if (find(cache, &e->key.conv, b) != NULL)
+            return true;
+    }
+    return false;
 }
 
 bool membership_cache_get(const membership_cache *cache, const uuid_bin *conv,

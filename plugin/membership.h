@@ -42,6 +42,11 @@ void membership_cache_remove(membership_cache *cache, const uuid_bin *conv,
 bool membership_cache_get(const membership_cache *cache, const uuid_bin *conv,
                           const uuid_bin *user, member_role *role);
 
+/* True if users a and b are members of at least one common conversation.
+ * Costs one lookup per conversation of a. */
+bool membership_cache_share_conv(const membership_cache *cache,
+                                 const uuid_bin *a, const uuid_bin *b);
+
 /* Number of (conv, user) pairs held. */
 size_t membership_cache_count(const membership_cache *cache);
 

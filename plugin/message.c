@@ -2,9 +2,12 @@
  * message.c - MOSQ_EVT_MESSAGE: the pipeline every client publish runs
  * through on the broker's main thread, after the ACL allowed it.
  *
- * conv/{c}/m: validate and rewrite with the server's id, from and ts, append
- * to the spool, queue for the writer, and let the broker deliver the
- * rewrite.  conv/{c}/typing: rewrite with from, never stored.  A refused
+ * conv/{c}/m: validate, apply the sender's rate limit, rewrite with the
+ * server's id, from and ts, append to the spool, queue for the writer, and
+ * let the broker deliver the rewrite.  conv/{c}/typing: rewrite with from,
+ * at most one per user and conversation every 2 s, never stored.
+ * conv/{c}/receipt: rewrite with from and ts, spool and store; the writer
+ * fans out only pointers that moved forward.  A refused
  * publish returns MOSQ_ERR_ACL_DENIED (an MQTT v5 client sees "not
  * authorized" in its PUBACK) and the sender gets an error on its inbox.
  * Nothing here blocks: the spool write is a plain write(2) to a local file.
@@ -17,6 +20,9 @@
 #include "plugin_ctx.h"
 #include "recent_txn.h"
 #include "topic_acl.h"
+
+/* Where consumed publishes go: no client may subscribe to it. */
+#define CONSUMED_TOPIC "$parley/consumed"
 
 void notify_error(const char *user, const char *txn, const char *code,
                   const char *detail)
@@ -71,6 +77,13 @@ static int handle_chat_message(parley_ctx *ctx, const client_session *s,
         notify_error(session_user_str(s), err.txn, err.code, err.detail);
         return MOSQ_ERR_ACL_DENIED;
     }
+    if (!limiter_take(ctx->message_limiter, session_user(s),
+                      sizeof(uuid_bin), parley_now_ms())) {
+        notify_error(session_user_str(s), msg.txn, "rate_limited",
+                     "too many messages; slow down and send again");
+        payload_message_free(&msg);
+        return MOSQ_ERR_ACL_DENIED;
+    }
     if (writer_backlog(ctx->writer) >= (size_t)ctx->opt.queue_max) {
         /* Nothing is accepted that cannot be kept: the client retries. */
         notify_error(session_user_str(s), msg.txn, "busy",
@@ -112,27 +125,82 @@ static int handle_chat_message(parley_ctx *ctx, const client_session *s,
     }
     ed->retain = false;
     /* The queue has room (checked above, and only this thread adds). */
-    if (writer_enqueue(ctx->writer, out.json, out.len, segment, true) != 0)
+    if (writer_enqueue(ctx->writer, WRITE_MESSAGE, out.json, out.len, segment,
+                       true) != 0)
         free(out.json);
     return MOSQ_ERR_SUCCESS;
 }
 
-static int handle_typing(const client_session *s,
-                         struct mosquitto_evt_message *ed)
+/* Accepts a publish without delivering it: the broker acknowledges it as
+ * usual, but it goes to a topic nobody can subscribe to.  Used for what the
+ * plugin delivers itself (receipts, once stored) or drops quietly (typing
+ * notices over the limit). */
+static int consume(struct mosquitto_evt_message *ed)
+{
+    char *topic = mosquitto_strdup(CONSUMED_TOPIC);
+
+    if (topic == NULL)
+        return MOSQ_ERR_ACL_DENIED;
+    mosquitto_free(ed->topic);
+    ed->topic = topic;
+    ed->retain = false;
+    return MOSQ_ERR_SUCCESS;
+}
+
+static int handle_typing(parley_ctx *ctx, const client_session *s,
+                         struct mosquitto_evt_message *ed,
+                         const topic_ref *ref)
 {
     char *json;
     size_t len;
     payload_error err;
+    uuid_bin key[2] = {*session_user(s), ref->id};
     int rc;
 
     if (payload_rewrite_typing(ed->payload, ed->payloadlen,
                                session_user_str(s), &json, &len, &err) != 0)
         return MOSQ_ERR_ACL_DENIED;
+    if (!limiter_take(ctx->typing_limiter, key, sizeof key, parley_now_ms())) {
+        free(json);
+        return consume(ed);
+    }
     rc = replace_payload(ed, json, len) == 0 ? MOSQ_ERR_SUCCESS
                                              : MOSQ_ERR_ACL_DENIED;
     ed->retain = false;
     free(json);
     return rc;
+}
+
+/* A receipt is stored first; the writer fans it out only if it moved the
+ * user's pointer forward. */
+static int handle_receipt(parley_ctx *ctx, const client_session *s,
+                          struct mosquitto_evt_message *ed,
+                          const topic_ref *ref)
+{
+    char conv[UUID_STR_LEN + 1];
+    char *json;
+    size_t len;
+    payload_error err;
+    uint32_t segment;
+
+    uuid_format(&ref->id, conv);
+    if (payload_rewrite_receipt(ed->payload, ed->payloadlen, conv,
+                                session_user_str(s), parley_now_ms(), &json,
+                                &len, &err) != 0) {
+        notify_error(session_user_str(s), NULL, err.code, err.detail);
+        return MOSQ_ERR_ACL_DENIED;
+    }
+    if (writer_backlog(ctx->writer) >= (size_t)ctx->opt.queue_max ||
+        (segment = spool_append(ctx->spool, json, len)) == 0) {
+        notify_error(session_user_str(s), NULL, "busy",
+                     "the server is storing a backlog; send again later");
+        free(json);
+        return MOSQ_ERR_ACL_DENIED;
+    }
+    if (writer_enqueue(ctx->writer, WRITE_RECEIPT, json, len, segment, true) !=
+        0)
+        free(json);
+    return consume(ed);
 }
 
 int parley_on_message(int event, void *event_data, void *userdata)
@@ -149,10 +217,11 @@ int parley_on_message(int event, void *event_data, void *userdata)
     case TOPIC_CONV_MESSAGES:
         return handle_chat_message(ctx, s, ed, &ref);
     case TOPIC_CONV_TYPING:
-        return handle_typing(s, ed);
+        return handle_typing(ctx, s, ed, &ref);
+    case TOPIC_CONV_RECEIPT:
+        return handle_receipt(ctx, s, ed, &ref);
     default:
-        /* The ACL admits nothing else from clients (receipts come with
-         * their own pipeline). */
+        /* The ACL admits nothing else from clients. */
         notify_error(session_user_str(s), NULL, "forbidden",
                      "publishing on this topic is not allowed");
         return MOSQ_ERR_ACL_DENIED;

@@ -31,6 +31,9 @@ static const struct option_spec {
     {"batch_max", OPT_LONG, offsetof(parley_options, batch_max), 1, 100000, false},
     {"max_body_chars", OPT_LONG, offsetof(parley_options, max_body_chars), 1, 1000000, false},
     {"max_payload", OPT_LONG, offsetof(parley_options, max_payload), 64, 16 * 1024 * 1024, false},
+    {"rate_per_s", OPT_LONG, offsetof(parley_options, rate_per_s), 1, 1000000, false},
+    {"rate_burst", OPT_LONG, offsetof(parley_options, rate_burst), 1, 10000000, false},
+    {"presence_grace_ms", OPT_LONG, offsetof(parley_options, presence_grace_ms), 0, 600000, false},
 };
 
 #define N_SPECS (sizeof option_specs / sizeof option_specs[0])
@@ -68,6 +71,9 @@ static int set_defaults(parley_options *o)
     o->batch_max = 1000;
     o->max_body_chars = 4000;
     o->max_payload = 16 * 1024;
+    o->rate_per_s = 20;
+    o->rate_burst = 500;
+    o->presence_grace_ms = 5000;
     if (set_string(&o->jwt_issuer, "parley") != 0 ||
         set_string(&o->jwt_audience, "parley") != 0)
         return -1;

@@ -62,7 +62,8 @@ static json_t *parse_object(const void *payload, size_t len, size_t max,
         fail(err, "invalid_utf8", "payload is not valid UTF-8");
         return NULL;
     }
-    obj = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
+    obj = json_loadb(payload, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+                     &jerr);
     if (obj == NULL) {
         fail(err, "invalid_json", "payload is not JSON: %s", jerr.text);
         return NULL;
@@ -316,6 +317,51 @@ int payload_rewrite_typing(const void *payload, size_t len, const char *from,
         *json_len = strlen(*json);
         rc = 0;
     }
+    json_decref(msg);
+    json_decref(in);
+    return rc;
+}
+
+int payload_rewrite_receipt(const void *payload, size_t len, const char *conv,
+                            const char *from, int64_t now_ms, char **json,
+                            size_t *json_len, payload_error *err)
+{
+    json_t *in, *type, *up_to, *msg = NULL;
+    uint64_t id;
+    int rc = -1;
+
+    err->code = NULL;
+    err->detail[0] = '\0';
+    err->txn[0] = '\0';
+    in = parse_object(payload, len, 1024, err);
+    if (in == NULL)
+        return -1;
+    type = json_object_get(in, "type");
+    up_to = json_object_get(in, "up_to");
+    if (!json_is_string(type) ||
+        (strcmp(json_string_value(type), "delivered") != 0 &&
+         strcmp(json_string_value(type), "read") != 0)) {
+        fail(err, "invalid_receipt", "type must be \"delivered\" or \"read\"");
+        goto done;
+    }
+    if (!json_is_string(up_to) || id_parse(json_string_value(up_to), &id) != 0) {
+        fail(err, "invalid_receipt", "up_to must be a message id");
+        goto done;
+    }
+    if ((int64_t)id_unix_ms(id) > now_ms + PAYLOAD_RECEIPT_SKEW_MS) {
+        fail(err, "invalid_receipt", "up_to names a message from the future");
+        goto done;
+    }
+    msg = json_pack("{s:O,s:O,s:s,s:s,s:I}", "type", type, "up_to", up_to,
+                    "conv", conv, "from", from, "ts", (json_int_t)now_ms);
+    *json = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    if (*json == NULL) {
+        fail(err, "internal", "out of memory");
+        goto done;
+    }
+    *json_len = strlen(*json);
+    rc = 0;
+done:
     json_decref(msg);
     json_decref(in);
     return rc;

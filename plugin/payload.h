@@ -75,4 +75,15 @@ int payload_txn_valid(const char *s);
 int payload_rewrite_typing(const void *payload, size_t len, const char *from,
                            char **json, size_t *json_len, payload_error *err);
 
+/* How far in the future (by the clock in its id) a receipt's up_to may
+ * point: receipts for messages not yet minted are refused. */
+#define PAYLOAD_RECEIPT_SKEW_MS 60000
+
+/* Parses a receipt ({"type":"delivered"|"read","up_to":"<id>"}) and rewrites
+ * it as {"type","up_to","conv","from","ts"}.  Returns 0 with a malloc'd text
+ * in *json, or -1 with *err filled. */
+int payload_rewrite_receipt(const void *payload, size_t len, const char *conv,
+                            const char *from, int64_t now_ms, char **json,
+                            size_t *json_len, payload_error *err);
+
 #endif

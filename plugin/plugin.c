@@ -29,6 +29,9 @@ static const struct {
  * many messages stamped. */
 #define RECENT_TXN_CAPACITY 65536
 
+/* Typing notices forwarded per user and conversation: one every 2 s. */
+#define TYPING_PER_S 0.5
+
 int64_t parley_now_ms(void)
 {
     struct timespec ts;
@@ -114,10 +117,13 @@ static int replay_record(void *arg, uint32_t segment, const char *json,
         spool_release(ctx->spool, segment, 1);
         return 0; /* a torn record was never acknowledged */
     }
+    /* Receipts carry up_to; messages carry id and txn. */
+    writer_kind kind = json_object_get(check, "up_to") != NULL ? WRITE_RECEIPT
+                                                               : WRITE_MESSAGE;
     json_decref(check);
     copy = strndup(json, len);
     if (copy == NULL ||
-        writer_enqueue(ctx->writer, copy, len, segment, true) != 0) {
+        writer_enqueue(ctx->writer, kind, copy, len, segment, true) != 0) {
         free(copy);
         return -1;
     }
@@ -144,6 +150,10 @@ static void release_context(parley_ctx *ctx)
     spool_close(ctx->spool);
     membership_cache_free(ctx->members);
     recent_txn_free(ctx->recent);
+    user_flags_free(ctx->flags);
+    presence_free(ctx->presence);
+    limiter_free(ctx->message_limiter);
+    limiter_free(ctx->typing_limiter);
     sessions_free_all(ctx);
     token_verifier_clear(&ctx->verifier);
     options_free(&ctx->opt);
@@ -178,7 +188,14 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
     id_minter_init(&ctx->ids, (uint32_t)ctx->opt.node_id);
     ctx->members = membership_cache_new();
     ctx->recent = recent_txn_new(RECENT_TXN_CAPACITY);
-    if (ctx->members == NULL || ctx->recent == NULL || mainq_init(&ctx->queue) != 0)
+    ctx->flags = user_flags_new();
+    ctx->presence = presence_new(ctx->opt.presence_grace_ms);
+    ctx->message_limiter =
+        limiter_new((double)ctx->opt.rate_per_s, (double)ctx->opt.rate_burst);
+    ctx->typing_limiter = limiter_new(TYPING_PER_S, 1);
+    if (ctx->members == NULL || ctx->recent == NULL || ctx->flags == NULL ||
+        ctx->presence == NULL || ctx->message_limiter == NULL ||
+        ctx->typing_limiter == NULL || mainq_init(&ctx->queue) != 0)
         goto error;
     ctx->queue_ready = true;
     ctx->spool = spool_open(ctx->opt.spool_dir);

@@ -21,9 +21,12 @@
 #include <mosquitto_plugin.h>
 
 #include "ids.h"
+#include "limiter.h"
 #include "membership.h"
+#include "presence.h"
 #include "payload.h"
 #include "recent_txn.h"
+#include "user_flags.h"
 #include "token.h"
 
 struct parley_ctx;
@@ -43,6 +46,9 @@ typedef struct parley_options {
     long batch_max;
     long max_body_chars;
     long max_payload;
+    long rate_per_s;
+    long rate_burst;
+    long presence_grace_ms;
 } parley_options;
 
 /* Fills defaults, then reads the options.  Unknown plugin_opt_ names,
@@ -79,6 +85,7 @@ typedef enum mainq_kind {
     MAINQ_MEMBER_SET,       /* one member added or role changed */
     MAINQ_MEMBER_REMOVE,    /* one member removed */
     MAINQ_SPOOL_DONE,       /* records of a spool segment are stored */
+    MAINQ_USER_FLAGS,       /* a user's flags changed; maybe disconnect */
 } mainq_kind;
 
 typedef struct mainq_item {
@@ -89,7 +96,10 @@ typedef struct mainq_item {
     size_t payload_len;
     int qos;
     membership_cache *snapshot; /* MEMBERS_SNAPSHOT */
-    uuid_bin conv, user;        /* MEMBER_* */
+    user_flags *flags_snapshot; /* MEMBERS_SNAPSHOT */
+    uuid_bin conv, user;        /* MEMBER_*, USER_FLAGS (user) */
+    user_flag_values flags;     /* USER_FLAGS */
+    bool kick;                  /* USER_FLAGS: disconnect the user */
     member_role role;           /* MEMBER_SET */
     uint32_t segment;           /* SPOOL_DONE */
     uint32_t count;             /* SPOOL_DONE */
@@ -136,11 +146,19 @@ void spool_close(spool *s);
 
 typedef struct writer writer;
 
+typedef enum writer_kind {
+    WRITE_MESSAGE,   /* a rewritten chat message */
+    WRITE_RECEIPT,   /* a rewritten receipt */
+    WRITE_LAST_SEEN, /* {"user","ts"} */
+    WRITE_KIND_COUNT
+} writer_kind;
+
 writer *writer_start(struct parley_ctx *ctx);
-/* Queues a rewritten message for storage (main thread).  Takes ownership of
- * json (malloc'd).  Returns 0, or -1 when the queue is full (nothing kept). */
-int writer_enqueue(writer *w, char *json, size_t len, uint32_t segment,
-                   bool force);
+/* Queues a record for storage (main thread).  Takes ownership of json
+ * (malloc'd) on success.  segment is its spool segment, 0 if not spooled.
+ * Returns 0, or -1 when the queue is full (unless force) or out of memory. */
+int writer_enqueue(writer *w, writer_kind kind, char *json, size_t len,
+                   uint32_t segment, bool force);
 /* Messages queued and not yet stored. */
 size_t writer_backlog(writer *w);
 /* Stops the thread after storing what is queued (bounded wait). */
@@ -152,6 +170,16 @@ typedef struct listener listener;
 
 listener *listener_start(struct parley_ctx *ctx);
 void listener_stop(listener *l);
+
+/* ===== presence_announce.c: retained user/{u}/presence ===== */
+
+void presence_on_connect(struct parley_ctx *ctx, const uuid_bin *user);
+void presence_on_disconnect(struct parley_ctx *ctx, const uuid_bin *user);
+/* Announces users whose grace ran out as offline and stores last seen. */
+void presence_on_tick(struct parley_ctx *ctx, int64_t now_ms);
+/* Hides or shows an online user's presence after a settings change. */
+void presence_on_flags(struct parley_ctx *ctx, const uuid_bin *user,
+                       bool was_hidden, bool hidden);
 
 /* ===== auth.c, acl.c, message.c, tick.c: broker callbacks ===== */
 
@@ -175,6 +203,12 @@ typedef struct parley_ctx {
     id_minter ids;
     membership_cache *members; /* main thread only */
     recent_txn *recent;        /* main thread only */
+    user_flags *flags;         /* main thread only */
+    presence *presence;        /* main thread only */
+    limiter *message_limiter;  /* per user, main thread only */
+    limiter *typing_limiter;   /* per user and conversation */
+    int64_t last_presence_scan_ms;
+    int64_t last_prune_ms;
     client_session *sessions;  /* main thread only, by client pointer */
     client_session *sessions_by_id; /* main thread only, by client id */
     int64_t last_expiry_scan_s;

@@ -1,14 +1,20 @@
 /*
  * tick.c - MOSQ_EVT_TICK: the main thread takes what the plugin's threads
  * queued (acks and notices to publish, membership changes, spool releases)
- * and applies it, since the broker's API may be called only here.  Once a
- * second it also disconnects clients whose token has expired.
+ * and applies it, since the broker's API may be called only here.  It also
+ * runs the periodic work: disconnecting clients whose token expired,
+ * announcing users offline once their grace ran out, pruning idle rate
+ * buckets.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "plugin_ctx.h"
+
+/* How often offline announcements and idle rate buckets are looked at. */
+#define PRESENCE_SCAN_MS 250
+#define PRUNE_MS 60000
 
 static void publish(const char *topic, const char *payload, size_t len,
                     int qos)
@@ -47,7 +53,25 @@ static void apply(parley_ctx *ctx, mainq_item *item)
         membership_cache_free(ctx->members);
         ctx->members = item->snapshot;
         item->snapshot = NULL;
+        user_flags_free(ctx->flags);
+        ctx->flags = item->flags_snapshot;
+        item->flags_snapshot = NULL;
         break;
+    case MAINQ_USER_FLAGS: {
+        bool was_hidden = user_flags_get(ctx->flags, &item->user).presence_hidden;
+        if (user_flags_set(ctx->flags, &item->user, &item->flags) != 0)
+            mosquitto_log_printf(MOSQ_LOG_ERR,
+                                 "parley: out of memory updating a user");
+        presence_on_flags(ctx, &item->user, was_hidden,
+                          item->flags.presence_hidden);
+        if (item->kick) {
+            char user[UUID_STR_LEN + 1];
+            uuid_format(&item->user, user);
+            /* Their tokens no longer connect; every device is dropped. */
+            mosquitto_kick_client_by_username(user, false);
+        }
+        break;
+    }
     case MAINQ_MEMBER_SET:
         if (membership_cache_set(ctx->members, &item->conv, &item->user,
                                  item->role) != 0)
@@ -69,7 +93,7 @@ int parley_on_tick(int event, void *event_data, void *userdata)
 {
     parley_ctx *ctx = userdata;
     mainq_item *item, *next;
-    int64_t now_s;
+    int64_t now_ms, now_s;
 
     (void)event;
     (void)event_data;
@@ -78,10 +102,20 @@ int parley_on_tick(int event, void *event_data, void *userdata)
         apply(ctx, item);
         mainq_item_free(item);
     }
-    now_s = parley_now_ms() / 1000;
+    now_ms = parley_now_ms();
+    now_s = now_ms / 1000;
     if (now_s != ctx->last_expiry_scan_s) {
         ctx->last_expiry_scan_s = now_s;
         sessions_kick_expired(ctx, now_s);
+    }
+    if (now_ms - ctx->last_presence_scan_ms >= PRESENCE_SCAN_MS) {
+        ctx->last_presence_scan_ms = now_ms;
+        presence_on_tick(ctx, now_ms);
+    }
+    if (now_ms - ctx->last_prune_ms >= PRUNE_MS) {
+        ctx->last_prune_ms = now_ms;
+        limiter_prune(ctx->message_limiter, now_ms);
+        limiter_prune(ctx->typing_limiter, now_ms);
     }
     return MOSQ_ERR_SUCCESS;
 }

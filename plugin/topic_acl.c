@@ -105,9 +105,15 @@ acl_verdict acl_may_read(const acl_subject *who, const char *topic,
     case TOPIC_CONV_EVENT:
         return is_member(members, &ref.id, &who->user) ? ACL_ALLOW : ACL_DENY;
     case TOPIC_USER_INBOX:
-    case TOPIC_USER_PRESENCE:
         return memcmp(&ref.id, &who->user, sizeof ref.id) == 0 ? ACL_ALLOW
                                                                  : ACL_DENY;
+    case TOPIC_USER_PRESENCE:
+        /* One's own, and that of anyone one shares a conversation with. */
+        return memcmp(&ref.id, &who->user, sizeof ref.id) == 0 ||
+                       membership_cache_share_conv(members, &who->user,
+                                                   &ref.id)
+                   ? ACL_ALLOW
+                   : ACL_DENY;
     case TOPIC_SYS:
         return who->is_admin ? ACL_ALLOW : ACL_DENY;
     case TOPIC_UNKNOWN:
@@ -116,7 +122,7 @@ acl_verdict acl_may_read(const acl_subject *who, const char *topic,
     return ACL_DENY;
 }
 
-/* A filter level is a wildcard level if it is exactly "+" or "#". */
+/* True if the filter holds "+" or "#" anywhere. */
 static bool has_wildcard(const char *filter)
 {
     return strpbrk(filter, "+#") != NULL;

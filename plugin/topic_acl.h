@@ -51,8 +51,9 @@ acl_verdict acl_may_publish(const acl_subject *who, const char *topic,
                             bool retain, const membership_cache *members);
 
 /* May subject receive a message published on topic (checked on every
- * delivery)?  Members for conv topics, the owner for user/{u}/..., admins
- * for $SYS. */
+ * delivery)?  Members for conv topics, the owner for user/{u}/inbox, the
+ * owner and those who share a conversation with them for user/{u}/presence,
+ * admins for $SYS. */
 acl_verdict acl_may_read(const acl_subject *who, const char *topic,
                          const membership_cache *members);
 

@@ -23,6 +23,8 @@
 #include "plugin_ctx.h"
 
 #define STORE_STATEMENT "parley_store_batch"
+#define RECEIPT_STATEMENT "parley_store_receipts"
+#define LAST_SEEN_STATEMENT "parley_store_last_seen"
 #define STOP_DEADLINE_MS 10000
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
@@ -38,9 +40,12 @@ static const char store_sql[] =
     "         e.m - '{id,conv,from,ts,txn,type,body}'::text[] AS extra,"
     "         timestamptz 'epoch' + (e.m->>'ts')::bigint * interval '1 millisecond' AS ts"
     "  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(m, ord)"
+    "), seq AS ("
+    "  SELECT parley_reserve_seq(count(*)::int) AS last, count(*) AS n FROM input"
     "), ins AS ("
-    "  INSERT INTO messages (id, conv_id, sender_id, txn, type, body, extra, ts)"
-    "  SELECT id, conv_id, sender_id, txn, type, body, extra, ts FROM input ORDER BY ord"
+    "  INSERT INTO messages (id, conv_id, sender_id, txn, type, body, extra, ts, seq)"
+    "  SELECT id, conv_id, sender_id, txn, type, body, extra, ts, seq.last - seq.n + ord"
+    "  FROM input, seq ORDER BY ord"
     "  ON CONFLICT (sender_id, txn) DO NOTHING"
     "  RETURNING sender_id, txn, id"
     ")"
@@ -51,7 +56,42 @@ static const char store_sql[] =
     " LEFT JOIN messages m ON m.sender_id = i.sender_id AND m.txn = i.txn"
     " ORDER BY i.ord";
 
+/* Input: $1 is a JSON array of rewritten receipts.  The newest pointer per
+ * (conv, user, kind) in the batch is stored if it moves forward; the rows
+ * returned (by input position) are the receipts to fan out. */
+static const char receipt_sql[] =
+    "WITH input AS ("
+    "  SELECT e.ord, (e.r->>'conv')::uuid AS conv_id, (e.r->>'from')::uuid AS user_id,"
+    "         e.r->>'type' AS kind, (e.r->>'up_to')::bigint AS up_to,"
+    "         timestamptz 'epoch' + (e.r->>'ts')::bigint * interval '1 millisecond' AS ts"
+    "  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(r, ord)"
+    "), best AS ("
+    "  SELECT DISTINCT ON (conv_id, user_id, kind) * FROM input"
+    "  ORDER BY conv_id, user_id, kind, up_to DESC, ord"
+    "), seq AS ("
+    "  SELECT parley_reserve_seq(count(*)::int) AS last FROM best"
+    "), up AS ("
+    "  INSERT INTO receipts AS r (conv_id, user_id, kind, up_to, ts, seq)"
+    "  SELECT b.conv_id, b.user_id, b.kind, b.up_to, b.ts,"
+    "         seq.last - row_number() OVER (ORDER BY b.ord DESC) + 1"
+    "  FROM best b, seq"
+    "  ON CONFLICT (conv_id, user_id, kind) DO UPDATE"
+    "    SET up_to = EXCLUDED.up_to, ts = EXCLUDED.ts, seq = EXCLUDED.seq"
+    "    WHERE r.up_to < EXCLUDED.up_to"
+    "  RETURNING r.conv_id, r.user_id, r.kind"
+    ")"
+    " SELECT b.ord FROM best b JOIN up USING (conv_id, user_id, kind) ORDER BY b.ord";
+
+/* Input: $1 is a JSON array of {"user","ts"}: when users were last seen. */
+static const char last_seen_sql[] =
+    "UPDATE users u SET last_seen = v.ts"
+    " FROM (SELECT (e->>'user')::uuid AS id,"
+    "              max(timestamptz 'epoch' + (e->>'ts')::bigint * interval '1 millisecond') AS ts"
+    "       FROM jsonb_array_elements($1::jsonb) AS e GROUP BY 1) v"
+    " WHERE u.id = v.id AND (u.last_seen IS NULL OR u.last_seen < v.ts)";
+
 typedef struct writer_item {
+    writer_kind kind;
     char *json;
     size_t len;
     uint32_t segment;
@@ -123,16 +163,27 @@ static int ensure_connection(writer *w)
         }
     }
     if (!w->prepared) {
-        res = PQprepare(w->conn, STORE_STATEMENT, store_sql, 1, NULL);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            mosquitto_log_printf(MOSQ_LOG_ERR,
-                                 "parley: writer cannot prepare: %s",
-                                 PQerrorMessage(w->conn));
+        static const struct {
+            const char *name, *sql;
+        } statements[] = {
+            {STORE_STATEMENT, store_sql},
+            {RECEIPT_STATEMENT, receipt_sql},
+            {LAST_SEEN_STATEMENT, last_seen_sql},
+        };
+        for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++) {
+            res = PQprepare(w->conn, statements[i].name, statements[i].sql, 1,
+                            NULL);
+            if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+                mosquitto_log_printf(MOSQ_LOG_ERR,
+                                     "parley: writer cannot prepare %s: %s",
+                                     statements[i].name,
+                                     PQerrorMessage(w->conn));
+                PQclear(res);
+                drop_connection(w);
+                return -1;
+            }
             PQclear(res);
-            drop_connection(w);
-            return -1;
         }
-        PQclear(res);
         w->prepared = true;
     }
     return 0;
@@ -151,13 +202,13 @@ static bool is_transient(writer *w, const PGresult *res)
            strncmp(state, "58", 2) == 0 || strncmp(state, "XX", 2) == 0;
 }
 
-static char *join_batch(writer_item *items, size_t n, size_t *len_out)
+static char *join_batch(writer_item *items, size_t *len_out)
 {
-    size_t len = 2 + n;
+    size_t len = 2;
     char *buf, *p;
 
     for (writer_item *it = items; it != NULL; it = it->next)
-        len += it->len;
+        len += it->len + 1;
     buf = malloc(len + 1);
     if (buf == NULL)
         return NULL;
@@ -181,31 +232,33 @@ typedef enum store_result {
     STORE_REJECTED, /* the database refused the content */
 } store_result;
 
-static store_result run_store(writer *w, writer_item *items, size_t n,
-                              stored_row *rows, char *errbuf, size_t errsize)
+/* Runs one prepared statement over items (passed as one JSON array).
+ * On STORE_OK *res_out holds the result (PQclear it). */
+static store_result exec_once(writer *w, const char *statement,
+                              writer_item *items, PGresult **res_out,
+                              char *errbuf, size_t errsize)
 {
     size_t len;
-    char *param = join_batch(items, n, &len);
-    const char *values[1] = {param};
+    char *param;
+    const char *values[1];
     PGresult *res;
     store_result out;
+    ExecStatusType st;
 
+    *res_out = NULL;
+    if (ensure_connection(w) != 0) {
+        snprintf(errbuf, errsize, "no database connection");
+        return STORE_RETRY;
+    }
+    param = join_batch(items, &len);
     if (param == NULL)
         return STORE_RETRY;
-    res = PQexecPrepared(w->conn, STORE_STATEMENT, 1, values, NULL, NULL, 0);
+    values[0] = param;
+    res = PQexecPrepared(w->conn, statement, 1, values, NULL, NULL, 0);
     free(param);
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && (size_t)PQntuples(res) == n) {
-        for (size_t i = 0; i < n; i++) {
-            snprintf(rows[i].sender, sizeof rows[i].sender, "%s",
-                     PQgetvalue(res, (int)i, 0));
-            snprintf(rows[i].conv, sizeof rows[i].conv, "%s",
-                     PQgetvalue(res, (int)i, 1));
-            snprintf(rows[i].txn, sizeof rows[i].txn, "%s",
-                     PQgetvalue(res, (int)i, 2));
-            snprintf(rows[i].id, sizeof rows[i].id, "%s",
-                     PQgetvalue(res, (int)i, 3));
-        }
-        PQclear(res);
+    st = PQresultStatus(res);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        *res_out = res;
         return STORE_OK;
     }
     snprintf(errbuf, errsize, "%s", PQerrorMessage(w->conn));
@@ -214,6 +267,40 @@ static store_result run_store(writer *w, writer_item *items, size_t n,
     if (out == STORE_RETRY && PQstatus(w->conn) != CONNECTION_OK)
         drop_connection(w);
     return out;
+}
+
+/* exec_once, retried with backoff while the failure is transient.  Returns
+ * STORE_RETRY only when the writer is stopping and its deadline passed. */
+static store_result exec_retrying(writer *w, const char *statement,
+                                  writer_item *items, PGresult **res_out,
+                                  char *errbuf, size_t errsize)
+{
+    long backoff = BACKOFF_MIN_MS;
+    bool logged = false;
+
+    for (;;) {
+        store_result r = exec_once(w, statement, items, res_out, errbuf,
+                                   errsize);
+        if (r != STORE_RETRY)
+            return r;
+        if (!logged) {
+            mosquitto_log_printf(MOSQ_LOG_WARNING,
+                                 "parley: writer will retry: %s", errbuf);
+            logged = true;
+        }
+        if (give_up(w))
+            return STORE_RETRY;
+        sleep_ms(backoff);
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+}
+
+static void read_stored_row(PGresult *res, int i, stored_row *row)
+{
+    snprintf(row->sender, sizeof row->sender, "%s", PQgetvalue(res, i, 0));
+    snprintf(row->conv, sizeof row->conv, "%s", PQgetvalue(res, i, 1));
+    snprintf(row->txn, sizeof row->txn, "%s", PQgetvalue(res, i, 2));
+    snprintf(row->id, sizeof row->id, "%s", PQgetvalue(res, i, 3));
 }
 
 static int compare_rows_by_sender(const void *a, const void *b)
@@ -267,6 +354,8 @@ static void post_spool_release(writer *w, writer_item *items)
             count++;
             it = it->next;
         }
+        if (segment == 0)
+            continue; /* not spooled */
         mainq_item *q = calloc(1, sizeof *q);
         if (q == NULL)
             continue;
@@ -304,65 +393,134 @@ static void post_not_stored(writer *w, const writer_item *it,
     json_decref(msg);
 }
 
-/* Stores a batch, retrying transient failures until it is stored or the
- * writer is told to stop and its deadline passes.  Returns true if every
- * item is settled (stored, or refused and reported). */
-static bool store_batch(writer *w, writer_item *items, size_t n)
+/* Stores chat messages, then posts acks.  A batch the database refuses for
+ * its content is stored row by row, and a row refused alone is reported to
+ * its sender.  Returns false if the writer gave up (stopping). */
+static bool store_messages(writer *w, writer_item *items, size_t n)
 {
     stored_row *rows = calloc(n, sizeof *rows);
     char err[512];
-    long backoff = BACKOFF_MIN_MS;
+    PGresult *res = NULL;
     size_t stored = 0;
+    store_result r;
 
     if (rows == NULL)
         return false;
-    for (;;) {
-        store_result r = STORE_RETRY;
-        if (ensure_connection(w) == 0)
-            r = run_store(w, items, n, rows, err, sizeof err);
-        if (r == STORE_OK) {
-            stored = n;
-            break;
-        }
-        if (r == STORE_REJECTED) {
-            /* Find the offending rows: store one at a time. */
-            stored = 0;
-            for (writer_item *it = items; it != NULL; it = it->next) {
-                writer_item single = *it;
-                single.next = NULL;
-                for (;;) {
-                    store_result r1 = STORE_RETRY;
-                    if (ensure_connection(w) == 0)
-                        r1 = run_store(w, &single, 1, &rows[stored], err,
-                                       sizeof err);
-                    if (r1 == STORE_OK) {
-                        stored++;
-                        break;
-                    }
-                    if (r1 == STORE_REJECTED) {
-                        post_not_stored(w, it, err);
-                        break;
-                    }
-                    if (give_up(w)) {
-                        free(rows);
-                        return false;
-                    }
-                    sleep_ms(backoff);
-                }
+    r = exec_retrying(w, STORE_STATEMENT, items, &res, err, sizeof err);
+    if (r == STORE_OK) {
+        for (int i = 0; i < PQntuples(res) && (size_t)i < n; i++)
+            read_stored_row(res, i, &rows[stored++]);
+        PQclear(res);
+    } else if (r == STORE_REJECTED) {
+        for (writer_item *it = items; it != NULL; it = it->next) {
+            writer_item single = *it;
+            single.next = NULL;
+            r = exec_retrying(w, STORE_STATEMENT, &single, &res, err,
+                              sizeof err);
+            if (r == STORE_OK) {
+                if (PQntuples(res) == 1)
+                    read_stored_row(res, 0, &rows[stored++]);
+                PQclear(res);
+            } else if (r == STORE_REJECTED) {
+                post_not_stored(w, it, err);
+            } else {
+                break;
             }
-            break;
         }
-        if (give_up(w)) {
-            free(rows);
-            return false;
-        }
-        sleep_ms(backoff);
-        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
     }
-    post_acks(w, rows, stored);
-    post_spool_release(w, items);
+    if (r != STORE_RETRY)
+        post_acks(w, rows, stored);
     free(rows);
+    return r != STORE_RETRY;
+}
+
+/* Stores read/delivered pointers and fans out those that moved forward. */
+static bool store_receipts(writer *w, writer_item *items)
+{
+    char err[512];
+    PGresult *res = NULL;
+    store_result r = exec_retrying(w, RECEIPT_STATEMENT, items, &res, err,
+                                   sizeof err);
+
+    if (r == STORE_REJECTED)
+        mosquitto_log_printf(MOSQ_LOG_WARNING,
+                             "parley: receipts not stored: %s", err);
+    if (r != STORE_OK)
+        return r != STORE_RETRY;
+    for (int i = 0; i < PQntuples(res); i++) {
+        long ord = strtol(PQgetvalue(res, i, 0), NULL, 10);
+        writer_item *it = items;
+        for (long k = 1; it != NULL && k < ord; k++)
+            it = it->next;
+        if (it == NULL)
+            continue;
+        json_t *rec = json_loadb(it->json, it->len, 0, NULL);
+        const char *conv = json_string_value(json_object_get(rec, "conv"));
+        if (conv != NULL && uuid_valid(conv)) {
+            char topic[64];
+            snprintf(topic, sizeof topic, "conv/%s/receipt", conv);
+            mainq_post_publish(&w->ctx->queue, topic, it->json, it->len);
+        }
+        json_decref(rec);
+    }
+    PQclear(res);
     return true;
+}
+
+static bool store_last_seen(writer *w, writer_item *items)
+{
+    char err[512];
+    PGresult *res = NULL;
+    store_result r = exec_retrying(w, LAST_SEEN_STATEMENT, items, &res, err,
+                                   sizeof err);
+
+    if (r == STORE_REJECTED)
+        mosquitto_log_printf(MOSQ_LOG_WARNING,
+                             "parley: last seen not stored: %s", err);
+    PQclear(res);
+    return r != STORE_RETRY;
+}
+
+/* Stores a batch: its messages, then its receipts (which may point at those
+ * messages), then last-seen times; then lets the spool go.  Returns true if
+ * every item is settled (stored, or refused and reported). */
+static bool store_batch(writer *w, writer_item *batch)
+{
+    writer_item *lists[WRITE_KIND_COUNT] = {NULL};
+    writer_item *tails[WRITE_KIND_COUNT] = {NULL};
+    size_t counts[WRITE_KIND_COUNT] = {0};
+    bool settled = true;
+
+    /* Split by kind on copies of the links, keeping the batch intact. */
+    writer_item *copies;
+    size_t total = 0;
+
+    for (writer_item *it = batch; it != NULL; it = it->next)
+        total++;
+    copies = calloc(total, sizeof *copies);
+    if (copies == NULL)
+        return false;
+    size_t i = 0;
+    for (writer_item *it = batch; it != NULL; it = it->next, i++) {
+        copies[i] = *it;
+        copies[i].next = NULL;
+        if (tails[it->kind] != NULL)
+            tails[it->kind]->next = &copies[i];
+        else
+            lists[it->kind] = &copies[i];
+        tails[it->kind] = &copies[i];
+        counts[it->kind]++;
+    }
+    if (lists[WRITE_MESSAGE] != NULL)
+        settled = store_messages(w, lists[WRITE_MESSAGE], counts[WRITE_MESSAGE]);
+    if (settled && lists[WRITE_RECEIPT] != NULL)
+        settled = store_receipts(w, lists[WRITE_RECEIPT]);
+    if (settled && lists[WRITE_LAST_SEEN] != NULL)
+        settled = store_last_seen(w, lists[WRITE_LAST_SEEN]);
+    free(copies);
+    if (settled)
+        post_spool_release(w, batch);
+    return settled;
 }
 
 static void free_items(writer_item *items)
@@ -404,7 +562,7 @@ static void *writer_main(void *arg)
         last->next = NULL;
         pthread_mutex_unlock(&w->lock);
 
-        bool settled = store_batch(w, batch, n);
+        bool settled = store_batch(w, batch);
 
         pthread_mutex_lock(&w->lock);
         w->count -= n;
@@ -449,8 +607,8 @@ writer *writer_start(parley_ctx *ctx)
     return w;
 }
 
-int writer_enqueue(writer *w, char *json, size_t len, uint32_t segment,
-                   bool force)
+int writer_enqueue(writer *w, writer_kind kind, char *json, size_t len,
+                   uint32_t segment, bool force)
 {
     writer_item *it;
     bool was_empty;
@@ -465,6 +623,7 @@ int writer_enqueue(writer *w, char *json, size_t len, uint32_t segment,
     it = malloc(sizeof *it);
     if (it == NULL)
         return -1;
+    it->kind = kind;
     it->json = json;
     it->len = len;
     it->segment = segment;

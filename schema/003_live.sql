@@ -57,9 +57,41 @@ CREATE TABLE conv_events (
 CREATE INDEX conv_events_conv_seq ON conv_events (conv_id, seq);
 CREATE INDEX conv_events_user_seq ON conv_events (user_id, seq);
 
+-- tokens_valid_after: access tokens issued at or before it are refused (set
+-- by logout everywhere and by a password change).
 ALTER TABLE users
-    ADD COLUMN last_seen       timestamptz,
-    ADD COLUMN presence_hidden boolean NOT NULL DEFAULT false;
+    ADD COLUMN last_seen          timestamptz,
+    ADD COLUMN presence_hidden    boolean NOT NULL DEFAULT false,
+    ADD COLUMN tokens_valid_after timestamptz;
 
 -- Mute per member.
 ALTER TABLE members ADD COLUMN muted_until timestamptz;
+
+-- The message object as clients see it (what subscribers receive on
+-- conv/{c}/m, plus edited_at, or deleted/hidden as a tombstone without body
+-- or attachments).  Used by history, sync and the broker's edit events, so
+-- all three agree.
+CREATE FUNCTION parley_message_json(m messages) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+               'id', m.id::text,
+               'conv', m.conv_id,
+               'from', m.sender_id,
+               'ts', (extract(epoch FROM m.ts) * 1000)::bigint,
+               'txn', m.txn,
+               'type', m.type)
+           || CASE
+                  WHEN m.deleted_at IS NOT NULL THEN
+                      jsonb_build_object('deleted', true, 'deleted_at',
+                          (extract(epoch FROM m.deleted_at) * 1000)::bigint)
+                  WHEN m.hidden_at IS NOT NULL THEN
+                      jsonb_build_object('hidden', true)
+                  ELSE
+                      m.extra
+                      || CASE WHEN m.body IS NULL THEN '{}'::jsonb
+                              ELSE jsonb_build_object('body', m.body) END
+                      || CASE WHEN m.edited_at IS NULL THEN '{}'::jsonb
+                              ELSE jsonb_build_object('edited_at',
+                                  (extract(epoch FROM m.edited_at) * 1000)::bigint) END
+              END
+$$;
