@@ -14,30 +14,37 @@
  *                               .protocol_version = 5};
  *       plugin_fn((struct mosquitto *)&c);
  *
- *   mosquitto_client_id/username/protocol_version read its fields (NULL or
- *   0 for a NULL client); mosquitto_set_username copies into username_buf
- *   and points username at it.
+ *   mosquitto_client_id/username/protocol_version/address read its fields
+ *   (NULL or 0 for a NULL client); mosquitto_set_username copies into
+ *   username_buf and points username at it.
  * - mosquitto_broker_publish records its last call in stub_publish (the
  *   payload is copied, up to STUB_PAYLOAD_MAX bytes) and, like the broker on
  *   success, takes ownership of the payload by freeing it.  A test may set
  *   stub_publish_result to a MOSQ_ERR_* code to make the next calls fail;
  *   then, as in the broker, the payload stays the caller's.
+ *   mosquitto_broker_publish_copy records the same way and never frees.
  * - The kick and callback calls count and record their arguments.
+ * - parley_now_ms (plugin/plugin.c, which unit tests do not link) is given a
+ *   weak definition: the wall clock, or stub_now_ms when a test sets it
+ *   non-zero.  A real definition linked in wins over it.
  *
  * stub_reset() puts every recorded value back to its initial state.  Tests
  * declare what they use themselves (there is no header), e.g.:
  *
  *     struct stub_client { const char *id; const char *username;
- *                          int protocol_version; char username_buf[256]; };
+ *                          int protocol_version; const char *address;
+ *                          char username_buf[256]; };
  *     extern struct stub_publish_record stub_publish;
  *     void stub_reset(void);
  */
 #include <mosquitto.h>
 #include <mosquitto_broker.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define STUB_STR_MAX 256
 #define STUB_PAYLOAD_MAX 65536
@@ -47,6 +54,7 @@ struct stub_client {
     const char *id;
     const char *username;
     int protocol_version; /* 3, 4 or 5; 0 for unknown */
+    const char *address;  /* e.g. "127.0.0.1" */
     char username_buf[STUB_STR_MAX]; /* written by mosquitto_set_username */
 };
 
@@ -74,6 +82,8 @@ char stub_kick_clientid[STUB_STR_MAX]; /* "" when the last kick was by name */
 int stub_callbacks_registered; /* registrations minus unregistrations */
 int stub_callback_last_event;
 
+int64_t stub_now_ms; /* 0: parley_now_ms reads the wall clock */
+
 void stub_reset(void);
 
 void stub_reset(void)
@@ -86,6 +96,18 @@ void stub_reset(void)
     stub_kick_clientid[0] = '\0';
     stub_callbacks_registered = 0;
     stub_callback_last_event = 0;
+    stub_now_ms = 0;
+}
+
+int64_t parley_now_ms(void) __attribute__((weak));
+int64_t parley_now_ms(void)
+{
+    struct timespec ts;
+
+    if (stub_now_ms != 0)
+        return stub_now_ms;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void copy_str(char *dst, const char *src)
@@ -152,6 +174,13 @@ int mosquitto_client_protocol_version(const struct mosquitto *client)
     return c != NULL ? c->protocol_version : 0;
 }
 
+const char *mosquitto_client_address(const struct mosquitto *client)
+{
+    const struct stub_client *c = (const struct stub_client *)client;
+
+    return c != NULL ? c->address : NULL;
+}
+
 int mosquitto_set_username(struct mosquitto *client, const char *username)
 {
     struct stub_client *c = (struct stub_client *)client;
@@ -169,9 +198,9 @@ int mosquitto_set_username(struct mosquitto *client, const char *username)
     return MOSQ_ERR_SUCCESS;
 }
 
-int mosquitto_broker_publish(const char *clientid, const char *topic,
-                             int payloadlen, void *payload, int qos,
-                             bool retain, mosquitto_property *properties)
+static void record_publish(const char *clientid, const char *topic,
+                           int payloadlen, const void *payload, int qos,
+                           bool retain, mosquitto_property *properties)
 {
     size_t n;
 
@@ -189,14 +218,41 @@ int mosquitto_broker_publish(const char *clientid, const char *topic,
     stub_publish.qos = qos;
     stub_publish.retain = retain;
     stub_publish.properties = properties;
+}
 
+/* The broker's own argument checks, then the result a test asked for. */
+static int publish_result(const char *topic, int payloadlen,
+                          const void *payload, int qos)
+{
     if (stub_publish_result != MOSQ_ERR_SUCCESS)
         return stub_publish_result;
     if (topic == NULL || payloadlen < 0 || (payloadlen > 0 && payload == NULL) ||
         qos < 0 || qos > 2)
         return MOSQ_ERR_INVAL;
-    free(payload);
     return MOSQ_ERR_SUCCESS;
+}
+
+int mosquitto_broker_publish(const char *clientid, const char *topic,
+                             int payloadlen, void *payload, int qos,
+                             bool retain, mosquitto_property *properties)
+{
+    int rc;
+
+    record_publish(clientid, topic, payloadlen, payload, qos, retain,
+                   properties);
+    rc = publish_result(topic, payloadlen, payload, qos);
+    if (rc == MOSQ_ERR_SUCCESS)
+        free(payload); /* the broker's on success only */
+    return rc;
+}
+
+int mosquitto_broker_publish_copy(const char *clientid, const char *topic,
+                                  int payloadlen, const void *payload, int qos,
+                                  bool retain, mosquitto_property *properties)
+{
+    record_publish(clientid, topic, payloadlen, payload, qos, retain,
+                   properties);
+    return publish_result(topic, payloadlen, payload, qos);
 }
 
 int mosquitto_kick_client_by_username(const char *username, bool with_will)
