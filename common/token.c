@@ -10,8 +10,13 @@
 #include "token.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <jansson.h>
 #include <jwt.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +171,32 @@ static const token_key *find_key(const token_verifier *v, const char *kid)
     return NULL;
 }
 
+/* True if material is a PEM public key of the kind alg needs. */
+static bool public_key_fits(token_alg alg, const unsigned char *material,
+                            size_t len)
+{
+    BIO *bio = BIO_new_mem_buf(material, (int)len);
+    EVP_PKEY *pkey = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
+    bool ok = false;
+
+    if (pkey != NULL) {
+        if (alg == TOKEN_ALG_RS256) {
+            ok = EVP_PKEY_get_base_id(pkey) == EVP_PKEY_RSA &&
+                 EVP_PKEY_get_bits(pkey) >= 2048;
+        } else if (alg == TOKEN_ALG_ES256) {
+            char group[64];
+            size_t glen = 0;
+            ok = EVP_PKEY_get_base_id(pkey) == EVP_PKEY_EC &&
+                 EVP_PKEY_get_group_name(pkey, group, sizeof group, &glen) ==
+                     1 &&
+                 strcmp(group, "prime256v1") == 0;
+        }
+    }
+    EVP_PKEY_free(pkey);
+    BIO_free(bio);
+    return ok;
+}
+
 int token_verifier_add_key(token_verifier *v, const char *kid, token_alg alg,
                            const unsigned char *material, size_t len,
                            const char **why)
@@ -190,6 +221,12 @@ int token_verifier_add_key(token_verifier *v, const char *kid, token_alg alg,
     }
     if (len == 0 || len > 64 * 1024) {
         *why = "key material is empty or too large";
+        return -1;
+    }
+    if (alg != TOKEN_ALG_HS256 && !public_key_fits(alg, material, len)) {
+        *why = alg == TOKEN_ALG_RS256
+                   ? "not a PEM RSA public key of at least 2048 bits"
+                   : "not a PEM EC public key on P-256";
         return -1;
     }
     k = &v->keys[v->n_keys];
@@ -387,6 +424,27 @@ static token_status check_claims(const token_verifier *v, json_t *claims,
     return TOKEN_OK;
 }
 
+static token_status verify_hs256(const token_key *key, const char *signed_part,
+                                 size_t signed_len, const char *sig_b64,
+                                 size_t sig_b64_len)
+{
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_len = 0;
+    size_t sig_len;
+    unsigned char *sig = base64url_decode(sig_b64, sig_b64_len, &sig_len);
+    token_status st = TOKEN_ERR_SIGNATURE;
+
+    if (sig == NULL)
+        return TOKEN_ERR_MALFORMED;
+    if (HMAC(EVP_sha256(), key->material, (int)key->material_len,
+             (const unsigned char *)signed_part, signed_len, mac,
+             &mac_len) != NULL &&
+        sig_len == mac_len && CRYPTO_memcmp(sig, mac, mac_len) == 0)
+        st = TOKEN_OK;
+    free(sig);
+    return st;
+}
+
 token_status token_verify(const token_verifier *v, const char *token,
                           size_t len, time_t now, token_claims *out)
 {
@@ -445,6 +503,16 @@ token_status token_verify(const token_verifier *v, const char *token,
     if (!json_is_string(j) ||
         strcmp(json_string_value(j), alg_names[key->alg]) != 0) {
         st = TOKEN_ERR_ALG;
+        goto done;
+    }
+
+    if (key->alg == TOKEN_ALG_HS256) {
+        /* HMAC through OpenSSL and a constant-time comparison (libjwt 1.10
+         * compares HS256 signatures with strcmp). */
+        st = verify_hs256(key, token, (size_t)(dot2 - token), dot2 + 1,
+                          len - (size_t)(dot2 + 1 - token));
+        if (st == TOKEN_OK)
+            st = check_claims(v, claims, now, out);
         goto done;
     }
 
