@@ -96,19 +96,21 @@ json_t *message_object_new(const PGresult *res, int row, int col)
 
 json_t *conv_object_new(const PGresult *res, int row, json_t *members)
 {
-    json_t *title, *last;
+    json_t *title, *muted, *last;
 
     if (members == NULL)
         return NULL;
     title = PQgetisnull(res, row, 2) ? json_null() : text(res, row, 2);
-    last = message_object_new(res, row, 5);
+    muted = PQgetisnull(res, row, 5) ? json_null() : text(res, row, 5);
+    last = message_object_new(res, row, 6);
     if (last == NULL)
         last = json_null();
-    /* Unread counts and mutes come with receipts and mute settings; the
-     * fields are here, with their neutral values, so clients rely on them. */
-    return json_pack("{s:s,s:s,s:o,s:s,s:o,s:o,s:i,s:n,s:s}", "id",
+    /* Unread counts come with read receipts; the field is here, at 0, so
+     * clients can rely on it. */
+    return json_pack("{s:s,s:s,s:o,s:s,s:o,s:o,s:i,s:o,s:s}", "id",
                      PQgetvalue(res, row, 0), "kind", PQgetvalue(res, row, 1),
                      "title", title, "role", PQgetvalue(res, row, 3),
                      "members", members, "last_message", last, "unread_count",
-                     0, "muted_until", "created_at", PQgetvalue(res, row, 4));
+                     0, "muted_until", muted, "created_at",
+                     PQgetvalue(res, row, 4));
 }

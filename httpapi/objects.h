@@ -32,11 +32,11 @@
 
 /* A conversation as seen by one member, over aliases c (conversations),
  * m (the member's own row) and lm (its last message, may be all NULL):
- * id, kind, title, my role, created_at, then MSG_COLS. */
+ * id, kind, title, my role, created_at, my muted_until, then MSG_COLS. */
 #define CONV_COLS                                                              \
-    "c.id, c.kind, c.title, m.role, " SQL_TIME("c.created_at") ", " MSG_COLS(  \
-        "lm")
-#define CONV_NCOLS (5 + MSG_NCOLS)
+    "c.id, c.kind, c.title, m.role, " SQL_TIME(                                \
+        "c.created_at") ", " SQL_TIME("m.muted_until") ", " MSG_COLS("lm")
+#define CONV_NCOLS (6 + MSG_NCOLS)
 
 /* The user object: {"id","username","display_name","role","created_at"}
  * from USER_COLS at column col.  With public_only, only id, username and

@@ -205,7 +205,8 @@ json_t *request_json_object(api_request *r, bool empty_ok)
                     "a JSON object body is required");
         return NULL;
     }
-    obj = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &err);
+    obj = json_loadb(r->body, r->body_len,
+                     JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
     if (obj == NULL) {
         reply_error(&r->reply, MHD_HTTP_BAD_REQUEST, "invalid_json",
                     "the body is not valid JSON");

@@ -131,8 +131,10 @@ char *router_allow_header(unsigned allowed, char *buf, size_t buflen)
             continue;
         int n = snprintf(buf + used, buflen - used, "%s%s",
                          used == 0 ? "" : ", ", order[i].name);
-        if (n < 0 || (size_t)n >= buflen - used)
+        if (n < 0 || (size_t)n >= buflen - used) {
+            buf[used] = '\0'; /* drop the partial name */
             break;
+        }
         used += (size_t)n;
     }
     return buf;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "encoding.h"
+#include "log.h"
 #include "token.h"
 
 #define SECRET_FILE_MAX 4096
@@ -79,9 +80,7 @@ int secret_load_or_create(const char *path, unsigned char **out, size_t *len,
         return -1;
     }
     if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0)
-        fprintf(stderr,
-                "parley-api: warning: %s is readable by group or others\n",
-                path);
+        api_log("warning: %s is readable by group or others", path);
     buf = malloc(SECRET_FILE_MAX + 1);
     if (buf == NULL) {
         close(fd);

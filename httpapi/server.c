@@ -4,9 +4,11 @@
  * Life of a request: the first access-handler call allocates its
  * api_request (*req_cls) and routes it, and queues nothing (so keep-alive
  * survives requests with bodies), except a 413 when Content-Length alone
- * shows the body is too large; upload calls accumulate the body (413 as
- * soon as it passes REQUEST_BODY_MAX); the last call authenticates,
- * dispatches and queues the reply; the completed callback logs and frees.
+ * shows the body is too large (the connection is then closed rather than
+ * read); upload calls accumulate the body up to REQUEST_BODY_MAX and drop
+ * the rest; the last call authenticates,
+ * dispatches and queues the reply (413 if the body outgrew the cap on
+ * the way); the completed callback logs and frees.
  */
 #include "server.h"
 
@@ -178,14 +180,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     if (*upload_data_size != 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (r->answered)
+        /* Past the cap the rest is read and dropped: libmicrohttpd 0.9.75
+         * refuses a response queued in the middle of an upload. */
+        if (r->answered || r->body_too_large)
             return MHD_YES;
-        if (request_body_append(r, upload_data, n) != 0)
-            return r->body_too_large ? answer_too_large(r) : MHD_NO;
+        if (request_body_append(r, upload_data, n) != 0 && !r->body_too_large)
+            return MHD_NO; /* out of memory */
         return MHD_YES;
     }
     if (r->answered)
         return MHD_YES;
+    if (r->body_too_large)
+        return answer_too_large(r);
     dispatch(r);
     return queue_reply(r);
 }
@@ -276,6 +282,7 @@ int server_start(api_ctx *ctx)
         flags |= MHD_USE_IPv6;
     ctx->daemon = MHD_start_daemon(
         flags, (uint16_t)ctx->cfg.port, NULL, NULL, on_request, ctx,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)ctx->cfg.threads,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
@@ -283,7 +290,7 @@ int server_start(api_ctx *ctx)
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, ctx,
         MHD_OPTION_UNESCAPE_CALLBACK, request_unescape_none, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_END);
+        MHD_OPTION_END);
     if (ctx->daemon == NULL) {
         api_log("cannot listen on %s port %u", ctx->cfg.listen_addr,
                 ctx->cfg.port);

@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "utf8.h"
+
 static bool is_alnum(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
@@ -41,62 +43,22 @@ bool password_valid(const char *s, size_t len)
            memchr(s, '\0', len) == NULL;
 }
 
-/* Decodes one UTF-8 sequence at s[0..len).  Returns its length and stores
- * the code point, or returns 0 for an invalid, overlong or surrogate
- * encoding. */
-static size_t utf8_next(const unsigned char *s, size_t len, unsigned *cp)
-{
-    unsigned c = s[0], v;
-    size_t n;
-
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        v = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        v = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        v = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (len < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        v = v << 6 | (s[i] & 0x3f);
-    }
-    if ((n == 3 && v < 0x800) || (n == 4 && (v < 0x10000 || v > 0x10ffff)) ||
-        (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return n;
-}
-
 bool text_label_valid(const char *s, size_t len, size_t max_chars)
 {
     const unsigned char *p = (const unsigned char *)s;
-    size_t chars = 0;
     bool has_visible = false;
 
-    if (s == NULL || len == 0)
+    if (s == NULL || len == 0 || !utf8_valid(s, len) ||
+        utf8_length(s, len) > max_chars)
         return false;
-    for (size_t i = 0; i < len;) {
-        unsigned cp;
-        size_t n = utf8_next(p + i, len - i, &cp);
-        if (n == 0 || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0))
+    for (size_t i = 0; i < len; i++) {
+        /* C0 controls and DEL are single bytes; C1 controls (U+0080 to
+         * U+009F) are 0xC2 0x80..0x9F in valid UTF-8. */
+        if (p[i] < 0x20 || p[i] == 0x7f ||
+            (p[i] == 0xc2 && i + 1 < len && p[i + 1] < 0xa0))
             return false;
-        if (cp != ' ')
+        if (p[i] != ' ')
             has_visible = true;
-        i += n;
-        if (++chars > max_chars)
-            return false;
     }
     return has_visible;
 }
