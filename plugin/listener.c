@@ -43,8 +43,10 @@ static bool stop_requested(listener *l, int timeout_ms)
 
 static membership_cache *load_memberships(PGconn *conn)
 {
-    PGresult *res = PQexec(conn, "SELECT conv_id::text, user_id::text, role "
-                                 "FROM members");
+    PGresult *res = PQexec(conn, "SELECT m.conv_id::text, m.user_id::text,"
+                                 " m.role, c.kind = 'channel'"
+                                 " FROM members m"
+                                 " JOIN conversations c ON c.id = m.conv_id");
     membership_cache *cache;
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -62,7 +64,9 @@ static membership_cache *load_memberships(PGconn *conn)
             uuid_parse_n(PQgetvalue(res, i, 1), UUID_STR_LEN, &user) != 0 ||
             member_role_parse(PQgetvalue(res, i, 2), &role) != 0)
             continue;
-        if (membership_cache_set(cache, &conv, &user, role) != 0) {
+        if (membership_cache_set(cache, &conv, &user, role) != 0 ||
+            (PQgetvalue(res, i, 3)[0] == 't' &&
+             membership_cache_set_announce_only(cache, &conv, true) != 0)) {
             membership_cache_free(cache);
             cache = NULL;
         }
@@ -188,9 +192,19 @@ static void post_member_change(listener *l, json_t *ev, const char *type,
     if (strcmp(type, "member_removed") == 0) {
         item->kind = MAINQ_MEMBER_REMOVE;
     } else {
+        const char *params[1] = {conv};
+        PGresult *res;
         item->kind = MAINQ_MEMBER_SET;
         if (member_role_parse(role ? role : "member", &item->role) != 0)
             goto drop;
+        res = PQexecParams(l->conn,
+                           "SELECT kind = 'channel' FROM conversations"
+                           " WHERE id = $1::uuid",
+                           1, NULL, params, NULL, NULL, 0);
+        item->announce_only = PQresultStatus(res) == PGRES_TUPLES_OK &&
+                              PQntuples(res) == 1 &&
+                              PQgetvalue(res, 0, 0)[0] == 't';
+        PQclear(res);
     }
     /* The event goes along, to be published on conv/{c}/event. */
     item->payload = json_dumps(ev, JSON_COMPACT);

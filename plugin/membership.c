@@ -27,9 +27,16 @@ typedef struct user_entry {
     UT_hash_handle hh;
 } user_entry;
 
+/* Conversations where only owners and admins post (channels). */
+typedef struct announce_entry {
+    uuid_bin conv;
+    UT_hash_handle hh;
+} announce_entry;
+
 struct membership_cache {
     member_entry *table;
     user_entry *users;
+    announce_entry *announce_only;
 };
 
 membership_cache *membership_cache_new(void)
@@ -44,6 +51,7 @@ void membership_cache_free(membership_cache *cache)
     if (cache == NULL)
         return;
     user_entry *u, *utmp;
+    announce_entry *a, *atmp;
 
     HASH_ITER(hh, cache->table, e, tmp)
     {
@@ -54,6 +62,11 @@ void membership_cache_free(membership_cache *cache)
     {
         HASH_DEL(cache->users, u);
         free(u);
+    }
+    HASH_ITER(hh, cache->announce_only, a, atmp)
+    {
+        HASH_DEL(cache->announce_only, a);
+        free(a);
     }
     free(cache);
 }
@@ -159,6 +172,37 @@ bool membership_cache_get(const membership_cache *cache, const uuid_bin *conv,
     if (role != NULL)
         *role = e->role;
     return true;
+}
+
+int membership_cache_set_announce_only(membership_cache *cache,
+                                      const uuid_bin *conv, bool on)
+{
+    announce_entry *a = NULL;
+
+    HASH_FIND(hh, cache->announce_only, conv, sizeof *conv, a);
+    if (on && a == NULL) {
+        a = calloc(1, sizeof *a);
+        if (a == NULL)
+            return -1;
+        a->conv = *conv;
+        HASH_ADD(hh, cache->announce_only, conv, sizeof a->conv, a);
+    } else if (!on && a != NULL) {
+        HASH_DEL(cache->announce_only, a);
+        free(a);
+    }
+    return 0;
+}
+
+bool membership_cache_may_post(const membership_cache *cache,
+                               const uuid_bin *conv, const uuid_bin *user)
+{
+    member_role role;
+    announce_entry *a = NULL;
+
+    if (!membership_cache_get(cache, conv, user, &role))
+        return false;
+    HASH_FIND(hh, cache->announce_only, conv, sizeof *conv, a);
+    return a == NULL || role == MEMBER_ROLE_ADMIN || role == MEMBER_ROLE_OWNER;
 }
 
 size_t membership_cache_count(const membership_cache *cache)

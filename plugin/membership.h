@@ -47,6 +47,16 @@ bool membership_cache_get(const membership_cache *cache, const uuid_bin *conv,
 bool membership_cache_share_conv(const membership_cache *cache,
                                  const uuid_bin *a, const uuid_bin *b);
 
+/* Marks conv as announce-only (a channel: only owners and admins post) or
+ * not.  Returns 0, or -1 when out of memory. */
+int membership_cache_set_announce_only(membership_cache *cache,
+                                       const uuid_bin *conv, bool on);
+
+/* True if user may post in conv: a member, and in an announce-only
+ * conversation an owner or admin. */
+bool membership_cache_may_post(const membership_cache *cache,
+                               const uuid_bin *conv, const uuid_bin *user);
+
 /* Number of (conv, user) pairs held. */
 size_t membership_cache_count(const membership_cache *cache);
 

@@ -101,6 +101,7 @@ typedef struct mainq_item {
     user_flag_values flags;     /* USER_FLAGS */
     bool kick;                  /* USER_FLAGS: disconnect the user */
     member_role role;           /* MEMBER_SET */
+    bool announce_only;         /* MEMBER_SET: the conversation is a channel */
     uint32_t segment;           /* SPOOL_DONE */
     uint32_t count;             /* SPOOL_DONE */
 } mainq_item;

@@ -85,6 +85,10 @@ acl_verdict acl_may_publish(const acl_subject *who, const char *topic,
     switch (topic_parse(topic, &ref)) {
     case TOPIC_CONV_MESSAGES:
     case TOPIC_CONV_TYPING:
+        /* In a channel only owners and admins post (or type). */
+        return membership_cache_may_post(members, &ref.id, &who->user)
+                   ? ACL_ALLOW
+                   : ACL_DENY;
     case TOPIC_CONV_RECEIPT:
         return is_member(members, &ref.id, &who->user) ? ACL_ALLOW : ACL_DENY;
     default:

@@ -46,7 +46,8 @@ typedef enum acl_verdict {
 topic_kind topic_parse(const char *topic, topic_ref *out);
 
 /* May subject publish to topic?  Only conv/{c}/m, typing and receipt, only
- * for members, and never with the retain flag. */
+ * for members (m and typing: only owners and admins in an announce-only
+ * conversation), and never with the retain flag. */
 acl_verdict acl_may_publish(const acl_subject *who, const char *topic,
                             bool retain, const membership_cache *members);
 
