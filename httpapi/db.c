@@ -193,6 +193,27 @@ const char *db_stmt_name(db_stmt s)
     return s < STMT_COUNT ? stmts[s].name : "?";
 }
 
+/* Logs libpq's message for a failure on one line. */
+static void log_failure(db_conn *c, const char *what, const PGresult *res)
+{
+    const char *msg = res != NULL ? PQresultErrorMessage(res) : "";
+    char line[512];
+    size_t n = 0;
+
+    if (msg == NULL || msg[0] == '\0')
+        msg = PQerrorMessage(c->pg);
+    for (; *msg != '\0' && n + 1 < sizeof line; msg++) {
+        char ch = *msg == '\n' || *msg == '\t' ? ' ' : *msg;
+        if (ch == ' ' && (n == 0 || line[n - 1] == ' '))
+            continue;
+        line[n++] = ch;
+    }
+    while (n > 0 && line[n - 1] == ' ')
+        n--;
+    line[n] = '\0';
+    api_log("database: %s failed: %s", what, line);
+}
+
 static void conn_destroy(void *arg)
 {
     db_conn *c = arg;
@@ -221,12 +242,13 @@ db_conn *db_conn_open(const char *conninfo)
     if (c == NULL)
         return NULL;
     c->pg = connect_pg(conninfo);
-    if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
-        char *msg = c->pg != NULL ? PQerrorMessage(c->pg) : "out of memory";
-        size_t len = strlen(msg);
-        while (len > 0 && msg[len - 1] == '\n')
-            len--;
-        api_log("database connection failed: %.*s", (int)len, msg);
+    if (c->pg == NULL) {
+        api_log("database connection failed: out of memory");
+        conn_destroy(c);
+        return NULL;
+    }
+    if (PQstatus(c->pg) != CONNECTION_OK) {
+        log_failure(c, "connecting", NULL);
         conn_destroy(c);
         return NULL;
     }
@@ -271,7 +293,7 @@ static int reconnect(db_conn *c)
     memset(c->prepared, 0, sizeof c->prepared);
     c->in_txn = false;
     if (PQstatus(c->pg) != CONNECTION_OK) {
-        api_log("database reconnect failed");
+        log_failure(c, "reconnecting", NULL);
         return -1;
     }
     api_log("database connection re-established");
@@ -298,19 +320,6 @@ db_conn *db_pool_acquire(db_pool *p)
         db_rollback(c);
     c->sqlstate[0] = '\0';
     return c;
-}
-
-static void log_failure(db_conn *c, const char *what, const PGresult *res)
-{
-    const char *msg = res != NULL ? PQresultErrorMessage(res) : "";
-    size_t len;
-
-    if (msg == NULL || msg[0] == '\0')
-        msg = PQerrorMessage(c->pg);
-    len = strlen(msg);
-    while (len > 0 && msg[len - 1] == '\n')
-        len--;
-    api_log("database: %s failed: %.*s", what, (int)len, msg);
 }
 
 /* Prepares s on c if it has not been yet.  Returns 0, or -1 (logged). */
