@@ -839,6 +839,234 @@ static void test_adding_member_flips_verdicts(void **state)
         ACL_DENY);
 }
 
+/* ---- announce-only conversations ------------------------------------- */
+
+/* In an announce-only conversation (a channel) only its owners and admins
+ * post: conv/{c}/m and conv/{c}/typing.  Plain members still send receipts
+ * and read and subscribe to everything they could before.  The roles are
+ * the conversation's, not the server's. */
+
+#define CHAN_OWNER "eeeeeeee-eeee-4eee-8eee-eeeeeeeeeeee"
+#define CHAN_ADMIN "ffffffff-ffff-4fff-8fff-ffffffffffff"
+
+static void set_role(membership_cache *c, const char *conv, const char *user,
+                     member_role role)
+{
+    uuid_bin cv = uuid(conv), u = uuid(user);
+
+    assert_int_equal(membership_cache_set(c, &cv, &u, role), 0);
+}
+
+static void mark_announce_only(membership_cache *c, const char *conv, bool on)
+{
+    uuid_bin cv = uuid(conv);
+
+    assert_int_equal(membership_cache_set_announce_only(c, &cv, on), 0);
+}
+
+static bool may_post(const membership_cache *c, const char *conv,
+                     const char *user)
+{
+    uuid_bin cv = uuid(conv), u = uuid(user);
+
+    return membership_cache_may_post(c, &cv, &u);
+}
+
+/* Asserts who's verdicts for publishing m, typing and receipt in conv. */
+static void assert_publish(const acl_subject *who, const char *conv,
+                           const membership_cache *members, acl_verdict m,
+                           acl_verdict typing, acl_verdict receipt)
+{
+    char topic[128];
+
+    conv_topic(topic, sizeof topic, conv, "m");
+    if (acl_may_publish(who, topic, false, members) != m)
+        fail_msg("publish %s: expected %s", topic, m ? "allow" : "deny");
+    conv_topic(topic, sizeof topic, conv, "typing");
+    if (acl_may_publish(who, topic, false, members) != typing)
+        fail_msg("publish %s: expected %s", topic, typing ? "allow" : "deny");
+    conv_topic(topic, sizeof topic, conv, "receipt");
+    if (acl_may_publish(who, topic, false, members) != receipt)
+        fail_msg("publish %s: expected %s", topic, receipt ? "allow" : "deny");
+}
+
+static void test_announce_only_member_may_not_post_or_type(void **state)
+{
+    fixture *f = *state;
+
+    assert_publish(&f->alice, CONV, f->members, ACL_ALLOW, ACL_ALLOW,
+                   ACL_ALLOW);
+    mark_announce_only(f->members, CONV, true);
+    /* Receipts are not posts: a reader still says what they have read. */
+    assert_publish(&f->alice, CONV, f->members, ACL_DENY, ACL_DENY, ACL_ALLOW);
+    assert_false(may_post(f->members, CONV, ALICE));
+    /* Events stay the server's. */
+    assert_int_equal(
+        acl_may_publish(&f->alice, "conv/" CONV "/event", false, f->members),
+        ACL_DENY);
+}
+
+static void test_announce_only_member_still_reads_and_subscribes(void **state)
+{
+    fixture *f = *state;
+    char topic[128];
+
+    mark_announce_only(f->members, CONV, true);
+    for (size_t i = 0; i < 4; i++) {
+        conv_topic(topic, sizeof topic, CONV, conv_leaves[i]);
+        assert_int_equal(acl_may_read(&f->alice, topic, f->members), ACL_ALLOW);
+        assert_int_equal(acl_may_subscribe(&f->alice, topic, f->members),
+                         ACL_ALLOW);
+    }
+    assert_int_equal(
+        acl_may_subscribe(&f->alice, "conv/" CONV "/#", f->members), ACL_ALLOW);
+    assert_int_equal(
+        acl_may_subscribe(&f->alice, "conv/" CONV "/+", f->members), ACL_ALLOW);
+    /* Members of a channel still see each other's presence. */
+    assert_int_equal(
+        acl_may_read(&f->alice, "user/" CAROL "/presence", f->members),
+        ACL_ALLOW);
+    /* And a non-member still sees nothing. */
+    assert_int_equal(acl_may_read(&f->bob, "conv/" CONV "/m", f->members),
+                     ACL_DENY);
+    assert_int_equal(acl_may_subscribe(&f->bob, "conv/" CONV "/#", f->members),
+                     ACL_DENY);
+}
+
+static void test_announce_only_admin_and_owner_may_post(void **state)
+{
+    fixture *f = *state;
+    acl_subject owner = subject(CHAN_OWNER, false);
+    acl_subject admin = subject(CHAN_ADMIN, false);
+    char topic[128];
+
+    set_role(f->members, CONV, CHAN_OWNER, MEMBER_ROLE_OWNER);
+    set_role(f->members, CONV, CHAN_ADMIN, MEMBER_ROLE_ADMIN);
+    mark_announce_only(f->members, CONV, true);
+    assert_publish(&owner, CONV, f->members, ACL_ALLOW, ACL_ALLOW, ACL_ALLOW);
+    assert_publish(&admin, CONV, f->members, ACL_ALLOW, ACL_ALLOW, ACL_ALLOW);
+    assert_true(may_post(f->members, CONV, CHAN_OWNER));
+    assert_true(may_post(f->members, CONV, CHAN_ADMIN));
+    /* Still never retained, and never on event. */
+    for (size_t i = 0; i < 4; i++) {
+        conv_topic(topic, sizeof topic, CONV, conv_leaves[i]);
+        assert_int_equal(acl_may_publish(&owner, topic, true, f->members),
+                         ACL_DENY);
+    }
+    assert_int_equal(
+        acl_may_publish(&admin, "conv/" CONV "/event", false, f->members),
+        ACL_DENY);
+}
+
+static void test_announce_only_server_admin_needs_conv_role(void **state)
+{
+    fixture *f = *state;
+
+    /* Carol is a server admin but a plain member of CONV: the server role
+     * gives no right to post in a channel. */
+    mark_announce_only(f->members, CONV, true);
+    assert_publish(&f->carol, CONV, f->members, ACL_DENY, ACL_DENY, ACL_ALLOW);
+    /* Root is a server admin and no member at all. */
+    assert_publish(&f->root, CONV, f->members, ACL_DENY, ACL_DENY, ACL_DENY);
+    /* Made an admin of the conversation, Carol may post. */
+    set_role(f->members, CONV, CAROL, MEMBER_ROLE_ADMIN);
+    assert_publish(&f->carol, CONV, f->members, ACL_ALLOW, ACL_ALLOW,
+                   ACL_ALLOW);
+}
+
+static void test_announce_only_role_changes_apply(void **state)
+{
+    fixture *f = *state;
+
+    mark_announce_only(f->members, CONV, true);
+    assert_publish(&f->alice, CONV, f->members, ACL_DENY, ACL_DENY, ACL_ALLOW);
+    set_role(f->members, CONV, ALICE, MEMBER_ROLE_ADMIN);
+    assert_publish(&f->alice, CONV, f->members, ACL_ALLOW, ACL_ALLOW,
+                   ACL_ALLOW);
+    set_role(f->members, CONV, ALICE, MEMBER_ROLE_OWNER);
+    assert_publish(&f->alice, CONV, f->members, ACL_ALLOW, ACL_ALLOW,
+                   ACL_ALLOW);
+    set_role(f->members, CONV, ALICE, MEMBER_ROLE_MEMBER);
+    assert_publish(&f->alice, CONV, f->members, ACL_DENY, ACL_DENY, ACL_ALLOW);
+    /* An admin who leaves posts nothing, channel or not. */
+    set_role(f->members, CONV, ALICE, MEMBER_ROLE_ADMIN);
+    remove_member(f->members, CONV, ALICE);
+    assert_publish(&f->alice, CONV, f->members, ACL_DENY, ACL_DENY, ACL_DENY);
+}
+
+static void test_announce_only_unmarking_restores_members(void **state)
+{
+    fixture *f = *state;
+
+    mark_announce_only(f->members, CONV, true);
+    assert_publish(&f->alice, CONV, f->members, ACL_DENY, ACL_DENY, ACL_ALLOW);
+    mark_announce_only(f->members, CONV, false);
+    assert_publish(&f->alice, CONV, f->members, ACL_ALLOW, ACL_ALLOW,
+                   ACL_ALLOW);
+    assert_true(may_post(f->members, CONV, ALICE));
+    /* A mark, not a count: marked twice, unmarked once is unmarked. */
+    mark_announce_only(f->members, CONV, true);
+    mark_announce_only(f->members, CONV, true);
+    assert_publish(&f->alice, CONV, f->members, ACL_DENY, ACL_DENY, ACL_ALLOW);
+    mark_announce_only(f->members, CONV, false);
+    assert_publish(&f->alice, CONV, f->members, ACL_ALLOW, ACL_ALLOW,
+                   ACL_ALLOW);
+    /* Unmarking what is not marked is harmless. */
+    mark_announce_only(f->members, CONV, false);
+    mark_announce_only(f->members, OTHER_CONV, false);
+    assert_publish(&f->alice, CONV, f->members, ACL_ALLOW, ACL_ALLOW,
+                   ACL_ALLOW);
+    assert_publish(&f->bob, OTHER_CONV, f->members, ACL_ALLOW, ACL_ALLOW,
+                   ACL_ALLOW);
+}
+
+static void test_announce_only_is_per_conversation(void **state)
+{
+    fixture *f = *state;
+
+    /* Alice is a plain member of both; only CONV is a channel. */
+    add_member(f->members, OTHER_CONV, ALICE);
+    mark_announce_only(f->members, CONV, true);
+    assert_publish(&f->alice, CONV, f->members, ACL_DENY, ACL_DENY, ACL_ALLOW);
+    assert_publish(&f->alice, OTHER_CONV, f->members, ACL_ALLOW, ACL_ALLOW,
+                   ACL_ALLOW);
+    assert_publish(&f->bob, OTHER_CONV, f->members, ACL_ALLOW, ACL_ALLOW,
+                   ACL_ALLOW);
+    assert_true(may_post(f->members, OTHER_CONV, ALICE));
+    assert_false(may_post(f->members, CONV, ALICE));
+}
+
+static void test_announce_only_mark_outlives_membership(void **state)
+{
+    fixture *f = *state;
+
+    /* A channel marked before anyone joins, and emptied and refilled,
+     * stays a channel: the mark belongs to the conversation. */
+    mark_announce_only(f->members, CONV, true);
+    remove_member(f->members, CONV, ALICE);
+    remove_member(f->members, CONV, CAROL);
+    add_member(f->members, CONV, ALICE);
+    set_role(f->members, CONV, CHAN_OWNER, MEMBER_ROLE_OWNER);
+    assert_publish(&f->alice, CONV, f->members, ACL_DENY, ACL_DENY, ACL_ALLOW);
+    assert_true(may_post(f->members, CONV, CHAN_OWNER));
+}
+
+static void test_may_post_false_for_non_members(void **state)
+{
+    fixture *f = *state;
+
+    /* Bob is in OTHER_CONV only; Root in nothing. */
+    assert_false(may_post(f->members, CONV, BOB));
+    assert_false(may_post(f->members, CONV, ROOT));
+    mark_announce_only(f->members, CONV, true);
+    assert_false(may_post(f->members, CONV, BOB));
+    assert_false(may_post(f->members, CONV, ROOT));
+    /* A plain member posts in an ordinary conversation. */
+    assert_true(may_post(f->members, OTHER_CONV, BOB));
+    /* Nobody posts anywhere without a cache. */
+    assert_false(may_post(NULL, CONV, ALICE));
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -899,6 +1127,16 @@ int main(void)
 
         T(test_removing_member_flips_verdicts),
         T(test_adding_member_flips_verdicts),
+
+        T(test_announce_only_member_may_not_post_or_type),
+        T(test_announce_only_member_still_reads_and_subscribes),
+        T(test_announce_only_admin_and_owner_may_post),
+        T(test_announce_only_server_admin_needs_conv_role),
+        T(test_announce_only_role_changes_apply),
+        T(test_announce_only_unmarking_restores_members),
+        T(test_announce_only_is_per_conversation),
+        T(test_announce_only_mark_outlives_membership),
+        T(test_may_post_false_for_non_members),
     };
 #undef T
 
