@@ -201,9 +201,11 @@ static void post_member_change(listener *l, json_t *ev, const char *type,
                            "SELECT kind = 'channel' FROM conversations"
                            " WHERE id = $1::uuid",
                            1, NULL, params, NULL, NULL, 0);
-        item->announce_only = PQresultStatus(res) == PGRES_TUPLES_OK &&
-                              PQntuples(res) == 1 &&
-                              PQgetvalue(res, 0, 0)[0] == 't';
+        /* Without an answer the conversation keeps its current mark. */
+        item->announce_known =
+            PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+        item->announce_only =
+            item->announce_known && PQgetvalue(res, 0, 0)[0] == 't';
         PQclear(res);
     }
     /* The event goes along, to be published on conv/{c}/event. */

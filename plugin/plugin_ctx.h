@@ -102,6 +102,7 @@ typedef struct mainq_item {
     bool kick;                  /* USER_FLAGS: disconnect the user */
     member_role role;           /* MEMBER_SET */
     bool announce_only;         /* MEMBER_SET: the conversation is a channel */
+    bool announce_known;        /* MEMBER_SET: announce_only was read */
     uint32_t segment;           /* SPOOL_DONE */
     uint32_t count;             /* SPOOL_DONE */
 } mainq_item;

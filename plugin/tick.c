@@ -75,8 +75,9 @@ static void apply(parley_ctx *ctx, mainq_item *item)
     case MAINQ_MEMBER_SET:
         if (membership_cache_set(ctx->members, &item->conv, &item->user,
                                  item->role) != 0 ||
-            membership_cache_set_announce_only(ctx->members, &item->conv,
-                                               item->announce_only) != 0)
+            (item->announce_known &&
+             membership_cache_set_announce_only(ctx->members, &item->conv,
+                                                item->announce_only) != 0))
             mosquitto_log_printf(MOSQ_LOG_ERR,
                                  "parley: out of memory adding a member");
         publish_member_event(item);
