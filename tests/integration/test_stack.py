@@ -128,11 +128,18 @@ REFUSALS = {
 }
 
 
+@pytest.fixture(scope="module")
+def two_users(api):
+    return api.register(), api.register()
+
+
 @pytest.mark.parametrize("transport", ["tcp", "websockets"])
 @pytest.mark.parametrize("case", sorted(REFUSALS))
-def test_mqtt_refuses_bad_credentials(api, mqtt, transport, case):
-    alice, bob = api.register(), api.register()
+def test_mqtt_refuses_bad_credentials(two_users, mqtt, transport, case):
+    alice, bob = two_users
     mqtt.refused(alice, transport=transport, **REFUSALS[case](alice, bob))
+    # ... and the same user with the right credentials is let in.
+    mqtt.connect(alice, transport=transport).disconnect()
 
 
 @pytest.mark.parametrize("protocol", [MQTTv311, MQTTv5], ids=["v311", "v5"])
