@@ -610,17 +610,9 @@ writer *writer_start(parley_ctx *ctx)
 int writer_enqueue(writer *w, writer_kind kind, char *json, size_t len,
                    uint32_t segment, bool force)
 {
-    writer_item *it;
+    writer_item *it = malloc(sizeof *it);
     bool was_empty;
 
-    pthread_mutex_lock(&w->lock);
-    if (!force && w->count >= (size_t)w->ctx->opt.queue_max) {
-        pthread_mutex_unlock(&w->lock);
-        return -1;
-    }
-    pthread_mutex_unlock(&w->lock);
-
-    it = malloc(sizeof *it);
     if (it == NULL)
         return -1;
     it->kind = kind;
@@ -630,6 +622,11 @@ int writer_enqueue(writer *w, writer_kind kind, char *json, size_t len,
     it->next = NULL;
 
     pthread_mutex_lock(&w->lock);
+    if (!force && w->count >= (size_t)w->ctx->opt.queue_max) {
+        pthread_mutex_unlock(&w->lock);
+        free(it);
+        return -1;
+    }
     was_empty = w->head == NULL;
     if (w->tail != NULL)
         w->tail->next = it;
@@ -637,6 +634,7 @@ int writer_enqueue(writer *w, writer_kind kind, char *json, size_t len,
         w->head = it;
     w->tail = it;
     w->count++;
+    /* One wake-up per burst: the writer drains everything queued. */
     if (was_empty)
         pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
