@@ -525,8 +525,11 @@ class MqttClient:
                     raise MqttDisconnected(self._disconnect_rc, what)
                 left = deadline - time.monotonic()
                 if left <= 0:
+                    state = ""
+                    if self._disconnect_rc is not Ellipsis:
+                        state = f" (the connection closed, rc={self._disconnect_rc})"
                     raise WaitTimeout(f"{self.client_id}: timed out after {timeout:g}s "
-                                      f"waiting for {what}")
+                                      f"waiting for {what}{state}")
                 self._cond.wait(left)
 
     # -- connection
