@@ -39,7 +39,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PLUGIN_SO := $(BUILD)/parley.so
 API_BIN := $(BUILD)/parley-api
 
-.PHONY: all deps run test unit integration check clean format
+.PHONY: all deps-check run test unit integration check clean format
 
 all: deps-check $(PLUGIN_SO) $(API_BIN) plugin/parley.so httpapi/parley-api
 
@@ -83,7 +83,7 @@ unit: all $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 integration: all
-	PARLEY_BUILD=$(BUILD) PARLEY_SAN=$(SAN) /usr/bin/python3 -m pytest -q tests/integration
+	PARLEY_BUILD=$(BUILD) PARLEY_SAN=$(SAN) /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 
 test: unit integration
 
@@ -98,5 +98,9 @@ format:
 
 clean:
 	rm -rf build plugin/parley.so httpapi/parley-api
+
+# Benchmarks (make bench, make bench-smoke) and fuzzers (make fuzz).
+-include bench/bench.mk
+-include tests/fuzz/fuzz.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
