@@ -18,6 +18,11 @@
 # fuzzer links the objects of its part as the unit tests do (the plugin's
 # with tests/unit/broker_stubs.c for the broker calls).
 
+# Read once, even when both the Makefile includes this file and it is
+# named with -f.
+ifndef PARLEY_FUZZ_MK
+PARLEY_FUZZ_MK := 1
+
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 10
@@ -100,3 +105,5 @@ endef
 $(foreach n,$(FUZZ_NAMES),$(eval $(call FUZZ_TARGET_RULES,$(n))))
 
 -include $(shell find $(FUZZ_DIR) -name '*.d' 2>/dev/null)
+
+endif # PARLEY_FUZZ_MK

@@ -187,6 +187,45 @@ static inline bool ref_utf8_valid(const void *buf, size_t n, size_t *chars)
     return true;
 }
 
+/* The code point of the well-formed sequence of len bytes at s. */
+static inline uint32_t ref_utf8_code_point(const unsigned char *s, size_t len)
+{
+    static const unsigned char lead_mask[] = {0, 0x7f, 0x1f, 0x0f, 0x07};
+    uint32_t cp = s[0] & lead_mask[len];
+
+    for (size_t k = 1; k < len; k++)
+        cp = cp << 6 | (s[k] & 0x3f);
+    return cp;
+}
+
+/* A display name or title as validate.h defines it: valid UTF-8 of
+ * 1..max_chars code points, no C0 control, DEL or C1 control, and
+ * something other than spaces. */
+static inline bool ref_text_label(const char *buf, size_t len,
+                                  size_t max_chars)
+{
+    const unsigned char *s = (const unsigned char *)buf;
+    size_t i = 0, chars = 0;
+    bool visible = false;
+
+    if (len == 0)
+        return false;
+    while (i < len) {
+        size_t l = ref_utf8_seq(s + i, len - i);
+        uint32_t cp;
+        if (l == 0)
+            return false;
+        cp = ref_utf8_code_point(s + i, l);
+        if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+            return false;
+        if (cp != ' ')
+            visible = true;
+        chars++;
+        i += l;
+    }
+    return chars <= max_chars && visible;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Small string helpers                                                    */
 /* ---------------------------------------------------------------------- */
