@@ -29,7 +29,7 @@ char *access_token_issue(const access_token_claims *c,
         jwt_add_grant(jwt, "aud", c->audience) != 0 ||
         jwt_add_grant(jwt, "sub", c->sub) != 0 ||
         jwt_add_grant(jwt, "role", c->role) != 0 ||
-        jwt_add_grant_int(jwt, "iat", (long)c->now) != 0 ||
+        jwt_add_grant_int(jwt, "iat", (long)c->iat) != 0 ||
         jwt_add_grant_int(jwt, "exp", (long)c->now + c->ttl) != 0 ||
         jwt_add_grant(jwt, "jti", jti) != 0)
         goto done;
@@ -37,6 +37,16 @@ char *access_token_issue(const access_token_claims *c,
 done:
     jwt_free(jwt);
     return out;
+}
+
+bool access_token_revoked(int64_t iat, int64_t valid_after_s)
+{
+    return valid_after_s != 0 && iat <= valid_after_s;
+}
+
+int64_t access_token_iat(int64_t now, int64_t valid_after_s)
+{
+    return now > valid_after_s ? now : valid_after_s + 1;
 }
 
 int refresh_token_new(char out[REFRESH_TOKEN_LEN + 1])

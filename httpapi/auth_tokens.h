@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "encoding.h"
@@ -23,7 +24,8 @@ typedef struct access_token_claims {
     const char *sub;  /* lower-case user uuid */
     const char *role; /* "user", "admin" or "device" */
     time_t now;
-    long ttl; /* seconds */
+    long ttl;   /* seconds */
+    int64_t iat; /* access_token_iat(now, ...) */
 } access_token_claims;
 
 /* Signs a JWT with header {"alg":"HS256","typ":"JWT"} and claims iss, aud,
@@ -31,6 +33,17 @@ typedef struct access_token_claims {
  * (free()), or NULL. */
 char *access_token_issue(const access_token_claims *c,
                          const unsigned char *secret, size_t secret_len);
+
+/* True if an access token issued at iat was revoked by a logout
+ * everywhere: users.tokens_valid_after, in whole seconds (0 for never), is
+ * at or after it.  The broker applies the same rule. */
+bool access_token_revoked(int64_t iat, int64_t valid_after_s);
+
+/* The iat of a token issued at now for a user whose tokens_valid_after is
+ * valid_after_s: now, or the second after valid_after_s when a logout
+ * everywhere happened within this very second (a token issued right after
+ * it must not count as revoked). */
+int64_t access_token_iat(int64_t now, int64_t valid_after_s);
 
 /* Writes a new random refresh token and a NUL into out.  Returns 0, or -1
  * if the random generator failed. */

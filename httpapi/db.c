@@ -29,8 +29,9 @@ typedef struct stmt_def {
 #define CONV_SELECT                                                            \
     "SELECT " CONV_COLS " FROM members m"                                      \
     " JOIN conversations c ON c.id = m.conv_id"                                \
-    " LEFT JOIN LATERAL (SELECT * FROM messages x WHERE x.conv_id = c.id"      \
-    " ORDER BY x.id DESC LIMIT 1) lm ON true WHERE m.user_id = $1"
+    " LEFT JOIN LATERAL (SELECT x.ts, " MSG_COLS("x") " AS json"               \
+    " FROM messages x WHERE x.conv_id = c.id ORDER BY x.id DESC LIMIT 1) lm"   \
+    " ON true WHERE m.user_id = $1"
 
 #define MEMBER_SELECT                                                          \
     "SELECT mm.conv_id, u.id, u.username, u.display_name, mm.role"             \
@@ -41,6 +42,21 @@ typedef struct stmt_def {
 static const stmt_def stmts[STMT_COUNT] = {
     [STMT_HEALTH] = {"health", "SELECT 1", 0},
     [STMT_NOTIFY] = {"notify", "SELECT pg_notify('parley_events', $1)", 1},
+    /* $1: a JSON array of event payloads (strings); see events.h */
+    [STMT_EVENTS_FLUSH] =
+        {"events_flush",
+         "WITH e AS (SELECT p, ord FROM jsonb_array_elements_text($1::jsonb)"
+         "           WITH ORDINALITY AS t(p, ord)),"
+         " s AS (SELECT parley_reserve_seq(count(*)::int) AS last,"
+         "       count(*) AS n FROM e),"
+         " stored AS (INSERT INTO conv_events"
+         "       (seq, conv_id, user_id, type, payload)"
+         "       SELECT s.last - s.n + e.ord, (e.p::jsonb ->> 'conv')::uuid,"
+         "       (e.p::jsonb ->> 'user')::uuid, e.p::jsonb ->> 'type',"
+         "       e.p::jsonb FROM e, s)"
+         " SELECT pg_notify('parley_events', q.p)"
+         " FROM (SELECT p FROM e ORDER BY ord) q",
+         1},
 
     [STMT_USER_INSERT] = {"user_insert",
                           "INSERT INTO users AS u (id, username, display_name,"
@@ -59,7 +75,9 @@ static const stmt_def stmts[STMT_COUNT] = {
          6},
     [STMT_USER_LOGIN] = {"user_login",
                          "SELECT " USER_COLS("u") ", u.password_hash,"
-                         " coalesce(u.banned_until > now(), false)"
+                         " coalesce(u.banned_until > now(), false),"
+                         " coalesce(floor(extract(epoch FROM"
+                         " u.tokens_valid_after))::bigint, 0)"
                          " FROM users u WHERE lower(u.username) = lower($1)",
                          1},
     [STMT_USER_BY_ID] = {"user_by_id",
@@ -72,6 +90,20 @@ static const stmt_def stmts[STMT_COUNT] = {
     [STMT_USERS_COUNT] = {"users_count",
                           "SELECT count(*) FROM users WHERE id = ANY($1::uuid[])",
                           1},
+
+    /* Whether a verified access token still stands: tokens issued at or
+     * before tokens_valid_after (in whole seconds, as the broker compares)
+     * were revoked; banned users are refused. */
+    [STMT_USER_AUTH] = {"user_auth",
+                        "SELECT coalesce(floor(extract(epoch FROM"
+                        " tokens_valid_after))::bigint, 0),"
+                        " coalesce(banned_until > now(), false)"
+                        " FROM users WHERE id = $1",
+                        1},
+    [STMT_USER_REVOKE_TOKENS] = {"user_revoke_tokens",
+                                 "UPDATE users SET tokens_valid_after = now()"
+                                 " WHERE id = $1",
+                                 1},
 
     [STMT_SESSION_INSERT] = {"session_insert",
                              "INSERT INTO login_sessions (id, user_id, device)"
@@ -87,7 +119,9 @@ static const stmt_def stmts[STMT_COUNT] = {
         {"refresh_lock",
          "SELECT rt.session_id, rt.rotated_at IS NOT NULL,"
          " rt.expires_at <= now(), s.revoked_at IS NOT NULL,"
-         " coalesce(u.banned_until > now(), false), " USER_COLS("u")
+         " coalesce(u.banned_until > now(), false),"
+         " coalesce(floor(extract(epoch FROM"
+         " u.tokens_valid_after))::bigint, 0), " USER_COLS("u")
          " FROM refresh_tokens rt"
          " JOIN login_sessions s ON s.id = rt.session_id"
          " JOIN users u ON u.id = s.user_id"
@@ -154,6 +188,11 @@ static const stmt_def stmts[STMT_COUNT] = {
                             " VALUES ($1, $2, $3)"
                             " ON CONFLICT DO NOTHING RETURNING user_id",
                             3},
+    [STMT_MEMBERS_INSERT_MANY] = {"members_insert_many",
+                                  "INSERT INTO members (conv_id, user_id, role)"
+                                  " SELECT $1, u, $3 FROM unnest($2::uuid[]) u"
+                                  " ON CONFLICT DO NOTHING RETURNING user_id",
+                                  3},
     [STMT_MEMBER_ROLE] = {"member_role",
                           "SELECT role FROM members"
                           " WHERE conv_id = $1 AND user_id = $2",

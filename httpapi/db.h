@@ -16,6 +16,7 @@
 typedef enum db_stmt {
     STMT_HEALTH,
     STMT_NOTIFY,
+    STMT_EVENTS_FLUSH,
     /* users */
     STMT_USER_INSERT,
     STMT_USER_UPSERT,
@@ -23,6 +24,8 @@ typedef enum db_stmt {
     STMT_USER_BY_ID,
     STMT_USER_PUBLIC,
     STMT_USERS_COUNT,
+    STMT_USER_AUTH,
+    STMT_USER_REVOKE_TOKENS,
     /* sessions and refresh tokens */
     STMT_SESSION_INSERT,
     STMT_REFRESH_INSERT,
@@ -41,6 +44,7 @@ typedef enum db_stmt {
     STMT_CONV_MEMBERS,
     STMT_CONV_LOCK_ACTOR,
     STMT_MEMBER_INSERT,
+    STMT_MEMBERS_INSERT_MANY,
     STMT_MEMBER_ROLE,
     STMT_MEMBER_DELETE,
     STMT_MEMBER_SET_ROLE,

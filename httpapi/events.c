@@ -1,9 +1,8 @@
 /*
- * events.c - parley_events payloads and NOTIFY (see events.h).
+ * events.c - parley_events payloads, NOTIFY and conv_events (see events.h).
  */
 #include "events.h"
 
-#include <jansson.h>
 #include <stdlib.h>
 
 /* Serialises and releases obj.  Keys keep their insertion order. */
@@ -41,14 +40,49 @@ char *event_sessions_revoked(const char *user)
 
 int event_notify_new(db_conn *c, char *payload)
 {
-    PGresult *res;
+    int rc;
 
     if (payload == NULL)
         return -1;
-    res = DB_EXEC(c, STMT_NOTIFY, payload);
+    rc = DB_EXEC_DISCARD(c, STMT_NOTIFY, payload);
     free(payload);
-    if (res == NULL)
+    return rc;
+}
+
+int event_batch_add_new(event_batch *b, char *payload)
+{
+    int rc = -1;
+
+    if (payload == NULL)
         return -1;
-    PQclear(res);
-    return 0;
+    if (b->payloads == NULL)
+        b->payloads = json_array();
+    if (b->payloads != NULL)
+        rc = json_array_append_new(b->payloads, json_string(payload));
+    free(payload);
+    return rc == 0 ? 0 : -1;
+}
+
+int event_batch_commit(event_batch *b, db_conn *c)
+{
+    char *list = NULL;
+    int rc = 0;
+
+    if (json_array_size(b->payloads) > 0) {
+        /* The payloads travel as one JSON array of strings, so the exact
+         * text of each is what NOTIFY sends. */
+        list = json_dumps(b->payloads, JSON_COMPACT);
+        rc = list != NULL ? DB_EXEC_DISCARD(c, STMT_EVENTS_FLUSH, list) : -1;
+        free(list);
+    }
+    event_batch_clear(b);
+    if (rc == 0)
+        rc = db_commit(c);
+    return rc;
+}
+
+void event_batch_clear(event_batch *b)
+{
+    json_decref(b->payloads);
+    b->payloads = NULL;
 }

@@ -1,21 +1,29 @@
 /*
- * events.h - the NOTIFY parley_events payloads parley-api emits, and
- * sending them.  The broker plugin LISTENs on parley_events and updates its
- * membership cache (and so who may use conv/{c}/...) from these, so a
- * payload is sent inside the same transaction as the change it describes:
- * PostgreSQL delivers it only if that transaction commits.
+ * events.h - the events parley-api announces on NOTIFY parley_events (see
+ * docs/ARCHITECTURE.md), and recording conversation events for sync.
  *
  *   {"type":"member_added","conv":"<uuid>","user":"<uuid>","role":"member"}
  *   {"type":"member_removed","conv":"<uuid>","user":"<uuid>"}
  *   {"type":"role_changed","conv":"<uuid>","user":"<uuid>","role":"admin"}
  *   {"type":"sessions_revoked","user":"<uuid>"}   (logout everywhere)
+ *
+ * The broker plugin LISTENs on parley_events and updates its membership
+ * cache (who may use conv/{c}/...) and user flags from these.  A payload is
+ * sent inside the transaction of the change it describes: PostgreSQL
+ * delivers it only when that commits.
+ *
+ * Conversation events are collected in an event_batch while a transaction
+ * runs; event_batch_commit then, as the last thing before COMMIT and in one
+ * statement, numbers them from the change counter (parley_reserve_seq,
+ * whose row lock is thus held only until the commit), stores them in
+ * conv_events and sends each NOTIFY, in the order they were added.
  */
 #ifndef PARLEY_API_EVENTS_H
 #define PARLEY_API_EVENTS_H
 
-#include "db.h"
+#include <jansson.h>
 
-#define EVENTS_CHANNEL "parley_events"
+#include "db.h"
 
 /* Each returns a new compact JSON string (free()), or NULL. */
 char *event_member_added(const char *conv, const char *user, const char *role);
@@ -24,8 +32,25 @@ char *event_role_changed(const char *conv, const char *user, const char *role);
 char *event_sessions_revoked(const char *user);
 
 /* Sends payload on parley_events within c's current transaction, then
- * frees payload (which may be NULL: an allocation failure, reported as a
- * failure).  Returns 0, or -1. */
+ * frees payload (NULL, an allocation failure, counts as a failure).  For
+ * events that are not conversation events.  Returns 0, or -1. */
 int event_notify_new(db_conn *c, char *payload);
+
+/* Conversation events of one transaction, in order. */
+typedef struct event_batch {
+    json_t *payloads; /* array of payload strings; NULL until the first */
+} event_batch;
+
+/* Appends payload (one of the event_* strings, freed here whatever
+ * happens).  Returns 0, or -1 if payload is NULL or memory ran out. */
+int event_batch_add_new(event_batch *b, char *payload);
+
+/* Numbers, stores and announces the batch (if any), then commits c's
+ * transaction.  The batch is empty afterwards.  Returns 0, or -1: the
+ * caller then rolls back. */
+int event_batch_commit(event_batch *b, db_conn *c);
+
+/* Drops the batch's events.  Accepts an empty batch. */
+void event_batch_clear(event_batch *b);
 
 #endif

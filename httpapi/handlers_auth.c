@@ -22,13 +22,15 @@
 /* Columns of STMT_USER_LOGIN after USER_COLS. */
 #define LOGIN_COL_HASH USER_NCOLS
 #define LOGIN_COL_BANNED (USER_NCOLS + 1)
+#define LOGIN_COL_VALID_AFTER (USER_NCOLS + 2)
 /* Columns of STMT_REFRESH_LOCK. */
 #define RT_COL_SESSION 0
 #define RT_COL_ROTATED 1
 #define RT_COL_EXPIRED 2
 #define RT_COL_REVOKED 3
 #define RT_COL_BANNED 4
-#define RT_COL_USER 5
+#define RT_COL_VALID_AFTER 5
+#define RT_COL_USER 6
 
 static bool pg_bool(const PGresult *res, int row, int col)
 {
@@ -91,18 +93,22 @@ done:
 }
 
 /* Answers a login or refresh: a new access token for the user in row 0 of
- * res at column user_col, and the given refresh token. */
+ * res at column user_col, whose tokens_valid_after (seconds) is in column
+ * valid_after_col, and the given refresh token. */
 static void reply_tokens(api_request *r, const PGresult *res, int user_col,
-                         const char *refresh)
+                         int valid_after_col, const char *refresh)
 {
     const api_config *cfg = &r->ctx->cfg;
+    time_t now = time(NULL);
     access_token_claims claims = {
         .issuer = cfg->issuer,
         .audience = cfg->audience,
         .sub = PQgetvalue(res, 0, user_col),
         .role = PQgetvalue(res, 0, user_col + 3),
-        .now = time(NULL),
+        .now = now,
         .ttl = cfg->access_ttl,
+        .iat = access_token_iat(
+            now, strtoll(PQgetvalue(res, 0, valid_after_col), NULL, 10)),
     };
     char *access = access_token_issue(&claims, r->ctx->jwt_secret,
                                       r->ctx->jwt_secret_len);
@@ -208,7 +214,7 @@ void handle_auth_login(api_request *r, db_conn *db)
         goto done;
     }
     PQclear(done_res);
-    reply_tokens(r, res, 0, refresh);
+    reply_tokens(r, res, 0, LOGIN_COL_VALID_AFTER, refresh);
     OPENSSL_cleanse(refresh, sizeof refresh);
 done:
     PQclear(res);
@@ -274,7 +280,7 @@ void handle_auth_refresh(api_request *r, db_conn *db)
         DB_EXEC_DISCARD(db, STMT_SESSION_TOUCH, session) != 0 ||
         store_refresh_token(r, db, session, refresh) != 0 || db_commit(db) != 0)
         goto fail;
-    reply_tokens(r, res, RT_COL_USER, refresh);
+    reply_tokens(r, res, RT_COL_USER, RT_COL_VALID_AFTER, refresh);
     OPENSSL_cleanse(refresh, sizeof refresh);
     goto done;
 fail:
@@ -324,8 +330,11 @@ void handle_auth_logout(api_request *r, db_conn *db)
         if (DB_EXEC_DISCARD(db, STMT_SESSION_REVOKE_BY_TOKEN, hash) != 0)
             goto fail;
     }
+    /* Everywhere: no refresh token works any more, no access token issued
+     * until now either (here and at the broker, which is told to look). */
     if (everywhere &&
         (DB_EXEC_DISCARD(db, STMT_SESSIONS_REVOKE_USER, r->claims.sub) != 0 ||
+         DB_EXEC_DISCARD(db, STMT_USER_REVOKE_TOKENS, r->claims.sub) != 0 ||
          event_notify_new(db, event_sessions_revoked(r->claims.sub)) != 0))
         goto fail;
     if (db_commit(db) != 0)

@@ -142,30 +142,45 @@ int conv_create_parse(const json_t *body, const char *me, conv_create *out,
     return 0;
 }
 
-/* Returns 1 if every id in ids and me names a user, 0 if not, -1 on a
- * database error. */
+/* Returns a new PostgreSQL array literal "{a,b,...}" of the canonical
+ * uuids first (may be NULL) and ids[0..n) (free()), or NULL.  It travels
+ * as a parameter value, never as SQL. */
+static char *uuid_array_new(const char *first, char (*ids)[UUID_STR_LEN + 1],
+                            size_t n)
+{
+    char *literal = malloc((n + 1) * (UUID_STR_LEN + 1) + 2), *p;
+
+    if (literal == NULL)
+        return NULL;
+    p = literal;
+    *p++ = '{';
+    if (first != NULL) {
+        memcpy(p, first, UUID_STR_LEN);
+        p += UUID_STR_LEN;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (p[-1] != '{')
+            *p++ = ',';
+        memcpy(p, ids[i], UUID_STR_LEN);
+        p += UUID_STR_LEN;
+    }
+    *p++ = '}';
+    *p = '\0';
+    return literal;
+}
+
+/* Returns 1 if me and every id in ids[0..n) (distinct) name a user, 0 if
+ * not, -1 on a database error. */
 static int users_exist(db_conn *db, char (*ids)[UUID_STR_LEN + 1], size_t n,
                        const char *me)
 {
-    /* An array literal of canonical uuids: a parameter value, never SQL. */
-    char *literal = malloc((n + 1) * (UUID_STR_LEN + 1) + 2), *p;
+    char *literal = uuid_array_new(me, ids, n);
     char expected[24];
     PGresult *res;
     int rc;
 
     if (literal == NULL)
         return -1;
-    p = literal;
-    *p++ = '{';
-    memcpy(p, me, UUID_STR_LEN);
-    p += UUID_STR_LEN;
-    for (size_t i = 0; i < n; i++) {
-        *p++ = ',';
-        memcpy(p, ids[i], UUID_STR_LEN);
-        p += UUID_STR_LEN;
-    }
-    *p++ = '}';
-    *p = '\0';
     res = DB_EXEC(db, STMT_USERS_COUNT, literal);
     free(literal);
     if (res == NULL)
@@ -176,10 +191,11 @@ static int users_exist(db_conn *db, char (*ids)[UUID_STR_LEN + 1], size_t n,
     return rc;
 }
 
-/* Adds user to conv with role unless already a member, and announces it.
- * Sets *added when a row was inserted.  Returns 0, or -1. */
-static int add_member(db_conn *db, const char *conv, const char *user,
-                      const char *role, bool *added)
+/* Adds user to conv with role unless already a member, and queues the
+ * event.  Sets *added (may be NULL) when a row was inserted.  Returns 0,
+ * or -1. */
+static int add_member(db_conn *db, event_batch *events, const char *conv,
+                      const char *user, const char *role, bool *added)
 {
     PGresult *res = DB_EXEC(db, STMT_MEMBER_INSERT, conv, user, role);
     bool inserted;
@@ -190,9 +206,36 @@ static int add_member(db_conn *db, const char *conv, const char *user,
     PQclear(res);
     if (added != NULL)
         *added = inserted;
-    if (inserted && event_notify_new(db, event_member_added(conv, user, role)))
+    if (inserted &&
+        event_batch_add_new(events, event_member_added(conv, user, role)) != 0)
         return -1;
     return 0;
+}
+
+/* Adds ids[0..n) to conv as role in one statement, queuing an event for
+ * each one that was not a member yet.  Returns 0, or -1. */
+static int add_members(db_conn *db, event_batch *events, const char *conv,
+                       char (*ids)[UUID_STR_LEN + 1], size_t n,
+                       const char *role)
+{
+    char *literal;
+    PGresult *res;
+    int rc = 0;
+
+    if (n == 0)
+        return 0;
+    literal = uuid_array_new(NULL, ids, n);
+    if (literal == NULL)
+        return -1;
+    res = DB_EXEC(db, STMT_MEMBERS_INSERT_MANY, conv, literal, role);
+    free(literal);
+    if (res == NULL)
+        return -1;
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+        rc = event_batch_add_new(
+            events, event_member_added(conv, PQgetvalue(res, i, 0), role));
+    PQclear(res);
+    return rc;
 }
 
 /* Loads conv as seen by me, in one snapshot.  Returns a new object, or
@@ -233,6 +276,7 @@ void handle_conv_create(api_request *r, db_conn *db)
     json_t *body = request_json_object(r, false), *obj;
     char conv[UUID_STR_LEN + 1];
     conv_create cc;
+    event_batch events = {0};
     unsigned status = MHD_HTTP_CREATED;
     PGresult *res = NULL;
     bool found;
@@ -270,14 +314,11 @@ void handle_conv_create(api_request *r, db_conn *db)
         memcpy(conv, PQgetvalue(res, 0, 0), UUID_STR_LEN + 1);
         status = MHD_HTTP_OK;
     }
-    if (add_member(db, conv, me, cc.kind == CONV_DIRECT ? "member" : "owner",
-                   NULL) != 0)
-        goto fail;
-    for (size_t i = 0; i < cc.n_members; i++) {
-        if (add_member(db, conv, cc.members[i], "member", NULL) != 0)
-            goto fail;
-    }
-    if (db_commit(db) != 0)
+    if (add_member(db, &events, conv, me,
+                   cc.kind == CONV_DIRECT ? "member" : "owner", NULL) != 0 ||
+        add_members(db, &events, conv, cc.members, cc.n_members, "member") !=
+            0 ||
+        event_batch_commit(&events, db) != 0)
         goto fail;
     obj = conv_object_load(db, me, conv, &found);
     if (obj == NULL)
@@ -290,6 +331,7 @@ fail:
     db_rollback(db);
     reply_internal(&r->reply);
 done:
+    event_batch_clear(&events);
     PQclear(res);
     conv_create_clear(&cc);
     json_decref(body);
@@ -397,6 +439,7 @@ void handle_member_add(api_request *r, db_conn *db)
     size_t user_len = 0;
     json_t *body = request_json_object(r, false);
     member_role actor, role = MEMBER_ROLE_MEMBER;
+    event_batch events = {0};
     PGresult *ures = NULL;
     conv_kind kind;
     bool added;
@@ -447,8 +490,9 @@ void handle_member_add(api_request *r, db_conn *db)
         reply_bad_request(&r->reply, "unknown user");
         goto done;
     }
-    if (add_member(db, conv, user, member_role_name(role), &added) != 0 ||
-        db_commit(db) != 0)
+    if (add_member(db, &events, conv, user, member_role_name(role), &added) !=
+            0 ||
+        event_batch_commit(&events, db) != 0)
         goto fail;
     if (!added) {
         reply_empty(&r->reply, MHD_HTTP_NO_CONTENT);
@@ -464,13 +508,14 @@ fail:
     db_rollback(db);
     reply_internal(&r->reply);
 done:
+    event_batch_clear(&events);
     PQclear(ures);
     json_decref(body);
 }
 
 /* After an owner left or was removed: if no owner remains, the longest-
  * standing admin, or else member, becomes owner.  Returns 0, or -1. */
-static int ensure_owner(db_conn *db, const char *conv)
+static int ensure_owner(db_conn *db, event_batch *events, const char *conv)
 {
     PGresult *res = DB_EXEC(db, STMT_OWNER_COUNT, conv);
     int rc = 0;
@@ -489,7 +534,8 @@ static int ensure_owner(db_conn *db, const char *conv)
         const char *heir = PQgetvalue(res, 0, 0);
         if (DB_EXEC_DISCARD(db, STMT_MEMBER_SET_ROLE, conv, heir, "owner") !=
                 0 ||
-            event_notify_new(db, event_role_changed(conv, heir, "owner")) != 0)
+            event_batch_add_new(events,
+                                event_role_changed(conv, heir, "owner")) != 0)
             rc = -1;
     }
     PQclear(res);
@@ -502,6 +548,7 @@ void handle_member_remove(api_request *r, db_conn *db)
     const char *user = r->route.user;
     bool self = strcmp(user, me) == 0;
     member_role actor, target;
+    event_batch events = {0};
     conv_kind kind;
     int rc;
 
@@ -524,13 +571,14 @@ void handle_member_remove(api_request *r, db_conn *db)
         return;
     }
     if (DB_EXEC_DISCARD(db, STMT_MEMBER_DELETE, conv, user) != 0 ||
-        event_notify_new(db, event_member_removed(conv, user)) != 0 ||
-        (target == MEMBER_ROLE_OWNER && ensure_owner(db, conv) != 0) ||
-        db_commit(db) != 0)
+        event_batch_add_new(&events, event_member_removed(conv, user)) != 0 ||
+        (target == MEMBER_ROLE_OWNER && ensure_owner(db, &events, conv) != 0) ||
+        event_batch_commit(&events, db) != 0)
         goto fail;
     reply_empty(&r->reply, MHD_HTTP_NO_CONTENT);
     return;
 fail:
+    event_batch_clear(&events);
     db_rollback(db);
     reply_internal(&r->reply);
 }
@@ -541,6 +589,7 @@ void handle_member_update(api_request *r, db_conn *db)
     const char *user = r->route.user, *role_s = NULL;
     json_t *body = request_json_object(r, false);
     member_role actor, target, role;
+    event_batch events = {0};
     PGresult *res;
     conv_kind kind;
     int rc;
@@ -603,13 +652,15 @@ void handle_member_update(api_request *r, db_conn *db)
     }
     if (DB_EXEC_DISCARD(db, STMT_MEMBER_SET_ROLE, conv, user,
                         member_role_name(role)) != 0 ||
-        event_notify_new(db, event_role_changed(conv, user,
-                                                member_role_name(role))) != 0 ||
-        db_commit(db) != 0)
+        event_batch_add_new(&events, event_role_changed(
+                                         conv, user, member_role_name(role))) !=
+            0 ||
+        event_batch_commit(&events, db) != 0)
         goto fail;
     reply_empty(&r->reply, MHD_HTTP_NO_CONTENT);
     goto done;
 fail:
+    event_batch_clear(&events);
     db_rollback(db);
     reply_internal(&r->reply);
 done:

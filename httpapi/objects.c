@@ -3,7 +3,6 @@
  */
 #include "objects.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,56 +40,31 @@ json_t *member_object_new(const PGresult *res, int row, int col)
                      PQgetvalue(res, row, col + 3));
 }
 
-static bool is_row_key(const char *key)
-{
-    static const char *const keys[] = {"id",  "conv", "from", "ts",
-                                       "txn", "type", "body"};
-
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        if (strcmp(key, keys[i]) == 0)
-            return true;
-    }
-    return false;
-}
-
 json_t *message_object_new(const PGresult *res, int row, int col)
 {
-    json_t *o, *extra;
-    long long ts;
-    char *end;
+    static const char *const first[] = {"id",  "conv", "from", "ts",
+                                        "txn", "type", "body"};
+    json_t *parsed, *o, *value;
+    const char *key;
 
     if (PQgetisnull(res, row, col))
         return NULL;
-    errno = 0;
-    ts = strtoll(PQgetvalue(res, row, col + 3), &end, 10);
-    if (errno != 0 || *end != '\0')
-        return NULL;
-    o = json_pack("{s:s,s:s,s:s,s:I,s:s,s:s}", "id",
-                  PQgetvalue(res, row, col), "conv",
-                  PQgetvalue(res, row, col + 1), "from",
-                  PQgetvalue(res, row, col + 2), "ts", (json_int_t)ts, "txn",
-                  PQgetvalue(res, row, col + 4), "type",
-                  PQgetvalue(res, row, col + 5));
-    if (o == NULL)
-        return NULL;
-    if (!PQgetisnull(res, row, col + 6) &&
-        json_object_set_new(o, "body", text(res, row, col + 6)) != 0) {
-        json_decref(o);
+    parsed = json_loads(PQgetvalue(res, row, col), 0, NULL);
+    if (!json_is_object(parsed) || (o = json_object()) == NULL) {
+        json_decref(parsed);
         return NULL;
     }
-    /* The server's fields win: extra never sets one of the row's keys,
-     * not even body when the row has none. */
-    extra = json_loads(PQgetvalue(res, row, col + 7), 0, NULL);
-    if (json_is_object(extra)) {
-        const char *key;
-        json_t *value;
-        json_object_foreach(extra, key, value)
-        {
-            if (!is_row_key(key))
-                json_object_set(o, key, value);
-        }
+    for (size_t i = 0; i < sizeof first / sizeof first[0]; i++) {
+        value = json_object_get(parsed, first[i]);
+        if (value != NULL)
+            json_object_set(o, first[i], value);
     }
-    json_decref(extra);
+    json_object_foreach(parsed, key, value)
+    {
+        if (json_object_get(o, key) == NULL)
+            json_object_set(o, key, value);
+    }
+    json_decref(parsed);
     return o;
 }
 

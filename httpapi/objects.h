@@ -23,20 +23,19 @@
                                                               ".created_at")
 #define USER_NCOLS 5
 
-/* id, conv, from, ts (unix ms), txn, type, body, extra */
-#define MSG_COLS(a)                                                            \
-    a ".id::text, " a ".conv_id, " a ".sender_id, "                           \
-      "(extract(epoch FROM " a ".ts) * 1000)::bigint, " a ".txn, " a          \
-      ".type, " a ".body, " a ".extra::text"
-#define MSG_NCOLS 8
+/* The message object as one JSON text, from schema/003's
+ * parley_message_json (shared with sync and the broker's edit events). */
+#define MSG_COLS(a) "parley_message_json(" a ")::text"
+#define MSG_NCOLS 1
 
 /* A conversation as seen by one member, over aliases c (conversations),
- * m (the member's own row) and lm (its last message, may be all NULL):
- * id, kind, title, my role, created_at, my muted_until, then MSG_COLS. */
+ * m (the member's own row) and lm (a lateral select of its last message as
+ * lm.json, may be NULL): id, kind, title, my role, created_at, my
+ * muted_until, last message JSON. */
 #define CONV_COLS                                                              \
     "c.id, c.kind, c.title, m.role, " SQL_TIME(                                \
-        "c.created_at") ", " SQL_TIME("m.muted_until") ", " MSG_COLS("lm")
-#define CONV_NCOLS (6 + MSG_NCOLS)
+        "c.created_at") ", " SQL_TIME("m.muted_until") ", lm.json"
+#define CONV_NCOLS 7
 
 /* The user object: {"id","username","display_name","role","created_at"}
  * from USER_COLS at column col.  With public_only, only id, username and
@@ -48,11 +47,12 @@ json_t *user_object_new(const PGresult *res, int row, int col,
  * (id, username, display_name, member role) at column col. */
 json_t *member_object_new(const PGresult *res, int row, int col);
 
-/* The message object as subscribers receive it on conv/{c}/m, from
- * MSG_COLS at column col: id (string), conv, from, ts (integer ms), txn,
- * type, body (omitted when NULL), then every key of extra that is not one of
- * those.  Returns a new reference, or NULL (also when the row's id is NULL,
- * as for a conversation without messages). */
+/* The message object from MSG_COLS at column col: what subscribers
+ * receive on conv/{c}/m (id as a string, conv, from, ts in unix ms, txn,
+ * type, body when there is one, and the sender's other fields), plus
+ * edited_at, or a deleted/hidden tombstone.  Keys are put in that order
+ * (jsonb sorts them otherwise).  Returns a new reference, or NULL (also
+ * for SQL NULL, as for a conversation without messages). */
 json_t *message_object_new(const PGresult *res, int row, int col);
 
 /* The conversation object from CONV_COLS at column 0:

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "bearer.h"
 #include "handlers_auth.h"
 #include "handlers_conversations.h"
 #include "handlers_messages.h"
@@ -63,31 +64,10 @@ static const route_handler handlers[ROUTE_COUNT] = {
     [ROUTE_MESSAGES_LIST] = {handle_messages_list, AUTH_REQUIRED},
 };
 
-/* Verifies the bearer token, if any.  Returns 0 with r->claims set, or -1
- * with a reason in *why. */
-static int authenticate(api_request *r, const char **why)
+static void reply_unauthorized(api_request *r, const char *why)
 {
-    const char *header = MHD_lookup_connection_value(
-        r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    const char *tok;
-    size_t len;
-    token_status st;
-
-    if (header == NULL) {
-        *why = "a bearer token is required";
-        return -1;
-    }
-    if (bearer_token_find(header, &tok, &len) != 0) {
-        *why = "the Authorization header must be 'Bearer <token>'";
-        return -1;
-    }
-    st = token_verify(&r->ctx->verifier, tok, len, time(NULL), &r->claims);
-    if (st != TOKEN_OK) {
-        *why = token_status_str(st);
-        return -1;
-    }
-    r->authenticated = true;
-    return 0;
+    reply_error(&r->reply, MHD_HTTP_UNAUTHORIZED, "unauthorized", why);
+    r->reply.www_authenticate = true;
 }
 
 /* Decides r->reply for a request whose body (if any) is complete. */
@@ -95,6 +75,8 @@ static void dispatch(api_request *r)
 {
     const route_handler *h;
     const char *why = NULL;
+    bool token_ok = false;
+    bearer_status st;
     db_conn *db;
 
     if (r->routed == ROUTE_NOT_FOUND) {
@@ -113,16 +95,35 @@ static void dispatch(api_request *r)
         reply_bad_request(&r->reply, "malformed query string");
         return;
     }
-    if (h->auth != AUTH_NONE && authenticate(r, &why) != 0 &&
-        h->auth == AUTH_REQUIRED) {
-        reply_error(&r->reply, MHD_HTTP_UNAUTHORIZED, "unauthorized", why);
-        r->reply.www_authenticate = true;
-        return;
+    if (h->auth != AUTH_NONE) {
+        token_ok = bearer_verify(r, &why) == BEARER_OK;
+        if (!token_ok && h->auth == AUTH_REQUIRED) {
+            reply_unauthorized(r, why);
+            return;
+        }
     }
     db = db_pool_acquire(&r->ctx->db);
     if (db == NULL && r->route.id != ROUTE_HEALTHZ) {
         reply_unavailable(&r->reply);
         return;
+    }
+    if (token_ok) {
+        st = bearer_check_account(r, db, &why);
+        if (st == BEARER_ERROR) {
+            reply_internal(&r->reply);
+            return;
+        }
+        if (h->auth == AUTH_REQUIRED && st == BEARER_INVALID) {
+            reply_unauthorized(r, why);
+            return;
+        }
+        if (st == BEARER_BANNED) {
+            if (h->auth == AUTH_REQUIRED) {
+                reply_error(&r->reply, MHD_HTTP_FORBIDDEN, "banned", why);
+                return;
+            }
+            r->authenticated = true; /* a banned user may still log out */
+        }
     }
     h->fn(r, db);
 }

@@ -2,7 +2,8 @@
  * test_api_tokens.c - unit tests for httpapi/auth_tokens.c, encoding.c,
  * secret.c and events.c: issued access tokens pass common/token.c's
  * verifier with the right claims and header, and fail it with another
- * secret, issuer, audience or clock; refresh tokens have their shape and a
+ * secret, issuer, audience or clock; the revocation rule of a logout
+ * everywhere and the iat of tokens issued in the same second; refresh tokens have their shape and a
  * stable hash; base64url round-trips through common's decoder; the secret
  * file is created once with mode 0600 and refused when short; event
  * payloads are exactly the documented JSON.
@@ -40,6 +41,7 @@ static char *issue(const char *secret, long ttl, time_t now)
         .role = "admin",
         .now = now,
         .ttl = ttl,
+        .iat = now,
     };
     return access_token_issue(&c, (const unsigned char *)secret,
                               strlen(secret));
@@ -143,6 +145,60 @@ static void test_jti_differs(void **state)
     assert_string_not_equal(a, b);
     free(a);
     free(b);
+}
+
+static void test_revocation_rule(void **state)
+{
+    (void)state;
+    /* never revoked */
+    assert_false(access_token_revoked(1800000000, 0));
+    assert_false(access_token_revoked(0, 0));
+    /* issued at or before the logout second: revoked */
+    assert_true(access_token_revoked(1800000000, 1800000000));
+    assert_true(access_token_revoked(1799999999, 1800000000));
+    assert_true(access_token_revoked(0, 1800000000)); /* no iat */
+    assert_false(access_token_revoked(1800000001, 1800000000));
+    /* a token issued in the logout's own second moves to the next one,
+     * and so is not revoked by it */
+    assert_int_equal(access_token_iat(1800000000, 0), 1800000000);
+    assert_int_equal(access_token_iat(1800000000, 1799999999), 1800000000);
+    assert_int_equal(access_token_iat(1800000000, 1800000000), 1800000001);
+    assert_false(access_token_revoked(access_token_iat(1800000000, 1800000000),
+                                      1800000000));
+    /* a clock that went backwards still yields a standing token */
+    assert_int_equal(access_token_iat(1800000000, 1800000005), 1800000006);
+}
+
+static void test_issued_with_later_iat_verifies(void **state)
+{
+    access_token_claims c = {
+        .issuer = "parley",
+        .audience = "parley",
+        .sub = SUB,
+        .role = "user",
+        .now = 1800000000,
+        .ttl = 900,
+        .iat = 1800000001,
+    };
+    char *tok = access_token_issue(&c, (const unsigned char *)SECRET,
+                                   strlen(SECRET));
+    token_verifier v;
+    token_claims out;
+    const char *why;
+
+    (void)state;
+    /* the verifiers' default leeway (30 s) covers the one-second step */
+    assert_int_equal(token_verifier_init(&v, "parley", "parley", 30), 0);
+    assert_int_equal(token_verifier_add_key(&v, "", TOKEN_ALG_HS256,
+                                            (const unsigned char *)SECRET,
+                                            strlen(SECRET), &why),
+                     0);
+    assert_int_equal(token_verify(&v, tok, strlen(tok), 1800000000, &out),
+                     TOKEN_OK);
+    assert_int_equal(out.iat, 1800000001);
+    assert_int_equal(out.exp, 1800000900);
+    token_verifier_clear(&v);
+    free(tok);
 }
 
 static void test_refresh_token_shape(void **state)
@@ -319,6 +375,8 @@ int main(void)
         cmocka_unit_test(test_access_token_refused_elsewhere),
         cmocka_unit_test(test_access_token_header_and_claims),
         cmocka_unit_test(test_jti_differs),
+        cmocka_unit_test(test_revocation_rule),
+        cmocka_unit_test(test_issued_with_later_iat_verifies),
         cmocka_unit_test(test_refresh_token_shape),
         cmocka_unit_test(test_refresh_token_hash),
         cmocka_unit_test(test_base64url_round_trip),
