@@ -381,6 +381,16 @@ class Peer:
         self.looping = True
         return 0
 
+    def drop(self):
+        """Closes the socket without a DISCONNECT packet, as a client that
+        lost its network would: the broker then sends the will, if any."""
+        if self.looping:
+            self.looping = False
+            self.client.loop_stop()
+            sock = self.client.socket()
+            if sock is not None:
+                sock.close()
+
     def close(self):
         """Disconnects; safe to call more than once."""
         if self.looping:
@@ -514,17 +524,21 @@ class Peer:
 
 
 def peer_for(stack, account, device="d1", transport="tcp", protocol=V311,
-             username=None, password=None, client_id=None):
+             username=None, password=None, client_id=None, will=None):
     """A Peer for account (not connected).  username, password and
-    client_id override what account would present."""
+    client_id override what account would present; will is a dict of
+    paho's will_set arguments (topic, payload, qos, retain)."""
     host = stack_value(stack, "PARLEY_MQTT_HOST")
     port = stack_value(stack, "PARLEY_WS_PORT" if transport == "websockets"
                        else "PARLEY_MQTT_PORT")
-    return Peer(host, port,
+    peer = Peer(host, port,
                 client_id if client_id is not None else f"{account.id}:{device}",
                 username if username is not None else account.id,
                 password if password is not None else account.token,
                 transport=transport, protocol=protocol)
+    if will is not None:
+        peer.client.will_set(**will)
+    return peer
 
 
 def barrier(sender, sender_account, receiver, conv_id, topic=None):
@@ -561,8 +575,9 @@ def open_peer(stack):
     subscribe=[topics] subscribes (asserting each was granted)."""
     opened = []
 
-    def _open(account, device=None, transport="tcp", protocol=V311, subscribe=()):
-        peer = peer_for(stack, account, device or f"d{len(opened)}", transport, protocol)
+    def _open(account, device=None, transport="tcp", protocol=V311, subscribe=(), will=None):
+        peer = peer_for(stack, account, device or f"d{len(opened)}", transport, protocol,
+                        will=will)
         opened.append(peer)
         code = peer.connect()
         assert code == 0, f"connection of {account} refused: {code}"
@@ -617,6 +632,20 @@ def stack_dir(stack):
         if value and (pathlib.Path(value) / "stack.env").exists():
             return pathlib.Path(value)
     return None
+
+
+def wait_broker_dropped(stack, client_id, timeout=WAIT):
+    """Waits until mosquitto.log says the broker noticed that client_id's
+    connection ended (it sends the client's will right after logging it)."""
+    log = stack_dir(stack) / "mosquitto.log"
+    ends = ("closed its connection", "disconnected", "Socket error", "has exceeded timeout")
+
+    def noticed():
+        lines = log.read_text(errors="replace").splitlines()
+        starts = [i for i, line in enumerate(lines) if f" as {client_id} " in line]
+        return starts and any(f"Client {client_id} " in line and any(e in line for e in ends)
+                              for line in lines[starts[-1]:])
+    wait_until(noticed, timeout, f"the broker to notice that {client_id} is gone")
 
 
 def stack_service(stack, action, service, kill=False):

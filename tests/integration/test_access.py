@@ -29,6 +29,7 @@ from chat_support import (
     new_txn,
     remove_member,
     text_message,
+    wait_broker_dropped,
 )
 from chat_support import http, new_user, open_peer, try_connect  # noqa: F401  (pytest fixtures)
 
@@ -86,6 +87,21 @@ def test_non_member_mqtt5_publish_gets_not_authorized(group, open_peer):
     assert x.publish(f"conv/{g.conv}/typing", json.dumps({"state": "typing"})) == RC_NOT_AUTHORIZED
     marker = barrier(g.o, g.owner, g.m, g.conv)
     assert only_marker_arrived(g.m, g.topic, marker)
+
+
+@pytest.mark.parametrize("case", ["non_member", "retained"])
+def test_refused_publish_gets_an_error_on_the_publishers_inbox(group, open_peer, case):
+    """DESIGN.md, "Payloads": every refused publisher gets an error on its
+    inbox; a v3.1.1 client has no other way to learn that a message in its
+    outbox will never be acked."""
+    g = group
+    who = g.outsider if case == "non_member" else g.member
+    peer = open_peer(who, subscribe=[who.inbox])
+    txn = new_txn(case)
+    peer.publish(g.topic, text_message(txn, "refused"), retain=case == "retained")
+    err = peer.wait_error(who.inbox, 0)
+    assert isinstance(err.get("code"), str) and err["code"], err
+    assert err.get("txn", txn) == txn, err
 
 
 def test_non_member_cannot_read_history_over_http(http, group):
@@ -168,6 +184,36 @@ def test_mqtt5_retained_publish_gets_not_authorized(group, open_peer):
     m5 = open_peer(g.member, protocol=V5)
     code = m5.publish(g.topic, text_message(new_txn("retained"), "keep me"), retain=True)
     assert code == RC_NOT_AUTHORIZED
+
+
+# ------------------------------------------------------------------ wills
+
+WILLS = {
+    # name: (who sets it, payload)
+    "member_spoofing_fields": ("member", lambda g: text_message(
+        "will-spoof", "I did not write this", id="1", ts=5, **{"from": g.owner.id})),
+    "member_invalid_payload": ("member", lambda g: b"not json at all"),
+    "non_member": ("outsider", lambda g: text_message("will-outsider", "let me in")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WILLS))
+def test_will_message_gets_no_further_than_a_publish_would(stack, group, open_peer, case):
+    """DESIGN.md: a will message must pass the same checks as a publish.
+    Whatever arrives on the conversation is the server's rewrite, from the
+    client that set the will."""
+    g = group
+    role, payload = WILLS[case]
+    who = getattr(g, role)
+    peer = open_peer(who, will={"topic": g.topic, "payload": payload(g), "qos": 1})
+    peer.drop()
+    wait_broker_dropped(stack, peer.client_id)
+    marker = barrier(g.o, g.owner, g.o, g.conv)
+    others = [m for m in g.o.messages(g.topic) if m.json is None or m.json.get("txn") != marker]
+    if role == "outsider" or case == "member_invalid_payload":
+        assert others == [], others
+    for m in others:
+        assert m.json["from"] == who.id and m.json["id"] != "1" and m.json["ts"] != 5, m
 
 
 # ------------------------------------------------------------------ membership changes
