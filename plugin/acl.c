@@ -5,8 +5,35 @@
  * auth never let in, or one already gone, as when the broker sends a will
  * after a disconnect) gets nothing.
  */
+#include <jansson.h>
+#include <stdio.h>
+
 #include "plugin_ctx.h"
 #include "topic_acl.h"
+
+/* Tells the publisher why its publish was refused (on its inbox), with the
+ * txn when the payload carries a readable one, so that a client whose
+ * outbox holds the message can give up on it instead of resending. */
+static void notify_write_refused(parley_ctx *ctx, const client_session *s,
+                                 const struct mosquitto_evt_acl_check *ed)
+{
+    char txn[PAYLOAD_TXN_MAX + 1] = "";
+
+    if (ed->payload != NULL && ed->payloadlen > 0 &&
+        ed->payloadlen <= (uint32_t)ctx->opt.max_payload) {
+        json_t *obj = json_loadb(ed->payload, ed->payloadlen, 0, NULL);
+        const char *t = json_string_value(json_object_get(obj, "txn"));
+        if (t != NULL && payload_txn_valid(t))
+            snprintf(txn, sizeof txn, "%s", t);
+        json_decref(obj);
+    }
+    if (ed->retain)
+        notify_error(session_user_str(s), txn, "retain_not_allowed",
+                     "the retain flag is not allowed");
+    else
+        notify_error(session_user_str(s), txn, "forbidden",
+                     "you may not publish on this topic");
+}
 
 int parley_on_acl_check(int event, void *event_data, void *userdata)
 {
@@ -34,6 +61,8 @@ int parley_on_acl_check(int event, void *event_data, void *userdata)
         break;
     case MOSQ_ACL_WRITE:
         v = acl_may_publish(&who, ed->topic, ed->retain, ctx->members);
+        if (v == ACL_DENY)
+            notify_write_refused(ctx, s, ed);
         break;
     case MOSQ_ACL_READ:
         v = acl_may_read(&who, ed->topic, ctx->members);
