@@ -99,8 +99,10 @@ format:
 clean:
 	rm -rf build plugin/parley.so httpapi/parley-api
 
-# Benchmarks (make bench, make bench-smoke) and fuzzers (make fuzz).
+# Benchmarks (make bench, make bench-smoke), fuzzers (make fuzz) and fault
+# injection (make test-faults).
 -include bench/bench.mk
 -include tests/fuzz/fuzz.mk
+-include tests/faults/faults.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
