@@ -47,7 +47,8 @@ int adduser_run(const api_config *cfg)
     int rc = -1;
 
     if (!username_valid(cfg->username, strlen(cfg->username))) {
-        fprintf(stderr, "parley-api: username must match [A-Za-z0-9_.-]{3,32}\n");
+        fprintf(stderr,
+                "parley-api: username must match [A-Za-z0-9_.-]{3,32}\n");
         return -1;
     }
     if (user_role_parse(role, &parsed_role) != 0) {

@@ -24,7 +24,7 @@ typedef struct access_token_claims {
     const char *sub;  /* lower-case user uuid */
     const char *role; /* "user", "admin" or "device" */
     time_t now;
-    long ttl;   /* seconds */
+    long ttl;    /* seconds */
     int64_t iat; /* access_token_iat(now, ...) */
 } access_token_claims;
 

@@ -237,8 +237,9 @@ int config_parse(api_config *cfg, int argc, char *const argv[],
 const char *config_usage(void)
 {
     return "usage:\n"
-           "  parley-api [serve] [--listen ADDR] [--port N] --database-url URL\n"
-           "             --jwt-secret-file PATH [--issuer S] [--audience S]\n"
+           "  parley-api [serve] [--listen ADDR] [--port N]\n"
+           "             --database-url URL --jwt-secret-file PATH\n"
+           "             [--issuer S] [--audience S]\n"
            "             [--access-ttl SECONDS] [--refresh-ttl SECONDS]\n"
            "             [--threads N]\n"
            "  parley-api migrate --database-url URL --schema-dir DIR\n"

@@ -18,7 +18,7 @@ struct MHD_Daemon;
 
 typedef struct api_ctx {
     api_config cfg;
-    token_verifier verifier;  /* checks incoming bearer tokens */
+    token_verifier verifier;   /* checks incoming bearer tokens */
     unsigned char *jwt_secret; /* HS256 signing key (secret_free) */
     size_t jwt_secret_len;
     db_pool db;

@@ -26,6 +26,8 @@ typedef struct stmt_def {
     int nparams;
 } stmt_def;
 
+/* The SQL keeps its own layout. */
+/* clang-format off */
 #define CONV_SELECT                                                            \
     "SELECT " CONV_COLS " FROM members m"                                      \
     " JOIN conversations c ON c.id = m.conv_id"                                \
@@ -227,6 +229,8 @@ static const stmt_def stmts[STMT_COUNT] = {
                          3},
 };
 
+/* clang-format on */
+
 const char *db_stmt_name(db_stmt s)
 {
     return s < STMT_COUNT ? stmts[s].name : "?";
@@ -369,8 +373,7 @@ static int ensure_prepared(db_conn *c, db_stmt s)
 
     if (c->prepared[s])
         return 0;
-    res = PQprepare(c->pg, stmts[s].name, stmts[s].sql, stmts[s].nparams,
-                    NULL);
+    res = PQprepare(c->pg, stmts[s].name, stmts[s].sql, stmts[s].nparams, NULL);
     ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
     if (!ok)
         log_failure(c, stmts[s].name, res);

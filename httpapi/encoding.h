@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 /* Characters base64url_encode writes for n input bytes, without the NUL. */
-#define BASE64URL_LEN(n) (((n) * 4 + 2) / 3)
+#define BASE64URL_LEN(n) (((n)*4 + 2) / 3)
 
 /* Writes the unpadded base64url form of in[0..n) and a NUL into out, which
  * must hold BASE64URL_LEN(n) + 1 bytes.  Returns the length written. */

@@ -22,8 +22,8 @@ char *event_member_added(const char *conv, const char *user, const char *role)
 
 char *event_member_removed(const char *conv, const char *user)
 {
-    return dump_new(json_pack("{s:s,s:s,s:s}", "type", "member_removed",
-                              "conv", conv, "user", user));
+    return dump_new(json_pack("{s:s,s:s,s:s}", "type", "member_removed", "conv",
+                              conv, "user", user));
 }
 
 char *event_role_changed(const char *conv, const char *user, const char *role)

@@ -110,8 +110,8 @@ static void reply_tokens(api_request *r, const PGresult *res, int user_col,
         .iat = access_token_iat(
             now, strtoll(PQgetvalue(res, 0, valid_after_col), NULL, 10)),
     };
-    char *access = access_token_issue(&claims, r->ctx->jwt_secret,
-                                      r->ctx->jwt_secret_len);
+    char *access =
+        access_token_issue(&claims, r->ctx->jwt_secret, r->ctx->jwt_secret_len);
     json_t *user = user_object_new(res, 0, user_col, false);
 
     if (access == NULL || user == NULL) {
@@ -131,8 +131,7 @@ static void reply_tokens(api_request *r, const PGresult *res, int user_col,
 
 /* Stores a new refresh token for session (inside the caller's
  * transaction) and writes it into token.  Returns 0, or -1. */
-static int store_refresh_token(api_request *r, db_conn *db,
-                               const char *session,
+static int store_refresh_token(api_request *r, db_conn *db, const char *session,
                                char token[REFRESH_TOKEN_LEN + 1])
 {
     char hash[REFRESH_HASH_TEXT_LEN + 1], ttl[24];

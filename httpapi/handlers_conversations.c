@@ -299,8 +299,7 @@ void handle_conv_create(api_request *r, db_conn *db)
         reply_bad_request(&r->reply, "members names an unknown user");
         goto done;
     }
-    res = DB_EXEC(db, STMT_CONV_INSERT, conv, conv_kind_name(cc.kind),
-                  cc.title,
+    res = DB_EXEC(db, STMT_CONV_INSERT, conv, conv_kind_name(cc.kind), cc.title,
                   cc.kind == CONV_DIRECT ? cc.direct_key : NULL, me);
     if (res == NULL)
         goto fail;
@@ -500,8 +499,8 @@ void handle_member_add(api_request *r, db_conn *db)
     }
     reply_json_new(&r->reply, MHD_HTTP_CREATED,
                    json_pack("{s:s,s:s,s:s,s:s}", "id", PQgetvalue(ures, 0, 0),
-                             "username", PQgetvalue(ures, 0, 1),
-                             "display_name", PQgetvalue(ures, 0, 2), "role",
+                             "username", PQgetvalue(ures, 0, 1), "display_name",
+                             PQgetvalue(ures, 0, 2), "role",
                              member_role_name(role)));
     goto done;
 fail:
@@ -652,8 +651,8 @@ void handle_member_update(api_request *r, db_conn *db)
     }
     if (DB_EXEC_DISCARD(db, STMT_MEMBER_SET_ROLE, conv, user,
                         member_role_name(role)) != 0 ||
-        event_batch_add_new(&events, event_role_changed(
-                                         conv, user, member_role_name(role))) !=
+        event_batch_add_new(
+            &events, event_role_changed(conv, user, member_role_name(role))) !=
             0 ||
         event_batch_commit(&events, db) != 0)
         goto fail;

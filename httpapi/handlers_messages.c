@@ -25,8 +25,8 @@ static int id_param(const query_param *params, size_t n, const char *key,
     return 1;
 }
 
-int history_query_parse(const query_param *params, size_t n,
-                        history_query *out, const char **why)
+int history_query_parse(const query_param *params, size_t n, history_query *out,
+                        const char **why)
 {
     uint64_t before = 0, after = 0, limit = 0;
     int has_before, has_after;

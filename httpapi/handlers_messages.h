@@ -39,8 +39,8 @@ typedef struct history_query {
  * decimal int64 (common/ids.h id_parse); limit 1..200; before and after
  * together, an empty or repeated value are refused.  Other parameters are
  * ignored.  Returns 0, or -1 with a message in *why. */
-int history_query_parse(const query_param *params, size_t n,
-                        history_query *out, const char **why);
+int history_query_parse(const query_param *params, size_t n, history_query *out,
+                        const char **why);
 
 void handle_messages_list(api_request *r, db_conn *db);
 

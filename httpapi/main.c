@@ -29,8 +29,8 @@ static int serve_setup(api_ctx *ctx)
         api_log("%s", err);
         return -1;
     }
-    if (token_verifier_init(&ctx->verifier, ctx->cfg.issuer,
-                            ctx->cfg.audience, 30) != 0) {
+    if (token_verifier_init(&ctx->verifier, ctx->cfg.issuer, ctx->cfg.audience,
+                            30) != 0) {
         api_log("issuer and audience must be 1 to %d characters",
                 TOKEN_CLAIM_MAX);
         return -1;
@@ -105,7 +105,7 @@ int main(int argc, char **argv)
         return 0;
     case CMD_MIGRATE:
         return migrate_run(ctx.cfg.database_url, ctx.cfg.schema_dir) == 0 ? 0
-                                                                           : 1;
+                                                                          : 1;
     case CMD_ADDUSER:
         return adduser_run(&ctx.cfg) == 0 ? 0 : 1;
     case CMD_SERVE:

@@ -14,7 +14,7 @@
 #include "log.h"
 
 #define MIGRATION_FILE_MAX (16 * 1024 * 1024)
-/* Any constant shared by every parley-api: "parley" in ASCII, 0x7061726c6579. */
+/* The advisory lock key: "parley" in ASCII (0x7061726c6579). */
 #define MIGRATE_LOCK_SQL "SELECT pg_advisory_lock(123563833845113)"
 #define MIGRATE_UNLOCK_SQL "SELECT pg_advisory_unlock(123563833845113)"
 
@@ -128,8 +128,8 @@ static char *read_file(const char *path)
     do {
         if (cap - n < 4096) {
             cap = cap == 0 ? 65536 : cap * 2;
-            char *grown = cap <= MIGRATION_FILE_MAX ? realloc(buf, cap + 1)
-                                                    : NULL;
+            char *grown =
+                cap <= MIGRATION_FILE_MAX ? realloc(buf, cap + 1) : NULL;
             if (grown == NULL) {
                 free(buf);
                 fclose(f);
@@ -170,8 +170,8 @@ static int is_applied(PGconn *pg, unsigned version)
     int rc;
 
     snprintf(v, sizeof v, "%u", version);
-    res = PQexecParams(pg, "SELECT 1 FROM schema_version WHERE version = $1",
-                       1, NULL, params, NULL, NULL, 0);
+    res = PQexecParams(pg, "SELECT 1 FROM schema_version WHERE version = $1", 1,
+                       NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         fprintf(stderr, "parley-api: reading schema_version: %s",
                 PQerrorMessage(pg));

@@ -11,8 +11,7 @@ static json_t *text(const PGresult *res, int row, int col)
     return json_string(PQgetvalue(res, row, col));
 }
 
-json_t *user_object_new(const PGresult *res, int row, int col,
-                        bool public_only)
+json_t *user_object_new(const PGresult *res, int row, int col, bool public_only)
 {
     json_t *o = json_object();
 
@@ -83,8 +82,8 @@ json_t *conv_object_new(const PGresult *res, int row, json_t *members)
      * clients can rely on it. */
     return json_pack("{s:s,s:s,s:o,s:s,s:o,s:o,s:i,s:o,s:s}", "id",
                      PQgetvalue(res, row, 0), "kind", PQgetvalue(res, row, 1),
-                     "title", title, "role", PQgetvalue(res, row, 3),
-                     "members", members, "last_message", last, "unread_count",
-                     0, "muted_until", muted, "created_at",
+                     "title", title, "role", PQgetvalue(res, row, 3), "members",
+                     members, "last_message", last, "unread_count", 0,
+                     "muted_until", muted, "created_at",
                      PQgetvalue(res, row, 4));
 }

@@ -12,6 +12,7 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 
+/* clang-format off */
 /* A timestamptz as RFC 3339 UTC text with milliseconds. */
 #define SQL_TIME(col)                                                          \
     "to_char(" col " AT TIME ZONE 'UTC', "                                      \
@@ -36,6 +37,8 @@
     "c.id, c.kind, c.title, m.role, " SQL_TIME(                                \
         "c.created_at") ", " SQL_TIME("m.muted_until") ", lm.json"
 #define CONV_NCOLS 7
+
+/* clang-format on */
 
 /* The user object: {"id","username","display_name","role","created_at"}
  * from USER_COLS at column col.  With public_only, only id, username and

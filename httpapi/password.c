@@ -136,8 +136,8 @@ static int derive(const char *pw, size_t len, unsigned ln, unsigned r,
 }
 
 int password_hash_params(const char *pw, size_t len, unsigned ln, unsigned r,
-                         unsigned p, const unsigned char *salt,
-                         size_t salt_len, char *out, size_t outlen)
+                         unsigned p, const unsigned char *salt, size_t salt_len,
+                         char *out, size_t outlen)
 {
     password_params pp;
     int rc;

@@ -46,13 +46,12 @@ int password_format(const password_params *p, char *out, size_t outlen);
 /* Hashes pw[0..len) with the given cost and salt into out.  Returns 0, or
  * -1 if scrypt failed.  For tests and for password_hash. */
 int password_hash_params(const char *pw, size_t len, unsigned ln, unsigned r,
-                         unsigned p, const unsigned char *salt,
-                         size_t salt_len, char *out, size_t outlen);
+                         unsigned p, const unsigned char *salt, size_t salt_len,
+                         char *out, size_t outlen);
 
 /* Hashes pw[0..len) with the default cost and a fresh random salt into out
  * (PASSWORD_HASH_STR_MAX bytes).  Returns 0, or -1. */
-int password_hash(const char *pw, size_t len,
-                  char out[PASSWORD_HASH_STR_MAX]);
+int password_hash(const char *pw, size_t len, char out[PASSWORD_HASH_STR_MAX]);
 
 /* Returns 1 if pw[0..len) matches stored, 0 if not, -1 if stored is
  * malformed or scrypt failed.  Compares in constant time. */

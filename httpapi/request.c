@@ -147,8 +147,7 @@ static enum MHD_Result collect_one(void *cls, enum MHD_ValueKind kind,
 
 void request_collect_params(api_request *r)
 {
-    MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, collect_one,
-                                r);
+    MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, collect_one, r);
 }
 
 const char *query_param_get(const query_param *params, size_t n,

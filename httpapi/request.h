@@ -44,7 +44,7 @@ typedef struct api_request {
     bool authenticated;
     token_claims claims; /* valid when authenticated */
     struct timespec started;
-    bool answered;       /* a reply was queued */
+    bool answered;        /* a reply was queued */
     unsigned status_sent; /* for the access log */
     char method_name[16]; /* for the access log */
     char log_path[128];   /* for the access log, truncated */

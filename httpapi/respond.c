@@ -89,7 +89,8 @@ enum MHD_Result reply_queue(struct MHD_Connection *conn, api_reply *r)
         len = text != NULL ? strlen(text) : 0;
     }
     if (text != NULL)
-        resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+        resp =
+            MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     else
         resp = MHD_create_response_from_buffer(0, (void *)"",
                                                MHD_RESPMEM_PERSISTENT);
@@ -104,9 +105,9 @@ enum MHD_Result reply_queue(struct MHD_Connection *conn, api_reply *r)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (r->allow != 0) {
         char allow[64];
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-                                router_allow_header(r->allow, allow,
-                                                    sizeof allow));
+        MHD_add_response_header(
+            resp, MHD_HTTP_HEADER_ALLOW,
+            router_allow_header(r->allow, allow, sizeof allow));
     }
     if (r->www_authenticate)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,

@@ -36,11 +36,12 @@ http_method http_method_parse(const char *name)
         const char *name;
         http_method m;
     } names[] = {
-        {"GET", HTTP_GET},     {"HEAD", HTTP_HEAD},   {"POST", HTTP_POST},
-        {"PUT", HTTP_PUT},     {"PATCH", HTTP_PATCH}, {"DELETE", HTTP_DELETE},
+        {"GET", HTTP_GET}, {"HEAD", HTTP_HEAD},   {"POST", HTTP_POST},
+        {"PUT", HTTP_PUT}, {"PATCH", HTTP_PATCH}, {"DELETE", HTTP_DELETE},
     };
 
-    for (size_t i = 0; name != NULL && i < sizeof names / sizeof names[0]; i++) {
+    for (size_t i = 0; name != NULL && i < sizeof names / sizeof names[0];
+         i++) {
         if (strcmp(name, names[i].name) == 0)
             return names[i].m;
     }
@@ -118,8 +119,8 @@ char *router_allow_header(unsigned allowed, char *buf, size_t buflen)
         http_method m;
         const char *name;
     } order[] = {
-        {HTTP_GET, "GET"},     {HTTP_HEAD, "HEAD"},   {HTTP_POST, "POST"},
-        {HTTP_PUT, "PUT"},     {HTTP_PATCH, "PATCH"}, {HTTP_DELETE, "DELETE"},
+        {HTTP_GET, "GET"}, {HTTP_HEAD, "HEAD"},   {HTTP_POST, "POST"},
+        {HTTP_PUT, "PUT"}, {HTTP_PATCH, "PATCH"}, {HTTP_DELETE, "DELETE"},
     };
     size_t used = 0;
 

@@ -146,8 +146,8 @@ static bool declared_too_large(struct MHD_Connection *conn)
 static enum MHD_Result queue_reply(api_request *r)
 {
     r->answered = true;
-    r->status_sent = r->reply.status != 0 ? r->reply.status
-                                          : MHD_HTTP_INTERNAL_SERVER_ERROR;
+    r->status_sent =
+        r->reply.status != 0 ? r->reply.status : MHD_HTTP_INTERNAL_SERVER_ERROR;
     return reply_queue(r->conn, &r->reply);
 }
 
@@ -206,8 +206,8 @@ static void sanitise(char *s)
     }
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn,
-                         void **req_cls, enum MHD_RequestTerminationCode toe)
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
 {
     api_request *r = *req_cls;
     struct timespec now;
@@ -222,8 +222,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
          (double)(now.tv_nsec - r->started.tv_nsec) / 1e6;
     sanitise(r->log_path);
     api_log("%s %s %u %.1fms%s", r->method_name, r->log_path, r->status_sent,
-            ms,
-            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+            ms, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
     request_free(r);
     *req_cls = NULL;
 }
@@ -283,14 +282,13 @@ int server_start(api_ctx *ctx)
         flags |= MHD_USE_IPv6;
     ctx->daemon = MHD_start_daemon(
         flags, (uint16_t)ctx->cfg.port, NULL, NULL, on_request, ctx,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)ctx->cfg.threads,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY_LIMIT,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, ctx,
-        MHD_OPTION_UNESCAPE_CALLBACK, request_unescape_none, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)ctx->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)CONNECTION_MEMORY_LIMIT, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)CONNECTION_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        ctx, MHD_OPTION_UNESCAPE_CALLBACK, request_unescape_none, NULL,
         MHD_OPTION_END);
     if (ctx->daemon == NULL) {
         api_log("cannot listen on %s port %u", ctx->cfg.listen_addr,

@@ -52,9 +52,8 @@ static void test_serve_defaults(void **state)
     char err[256];
 
     (void)state;
-    assert_int_equal(config_parse(&c, ARGC(argv), argv, no_env, err,
-                                  sizeof err),
-                     0);
+    assert_int_equal(
+        config_parse(&c, ARGC(argv), argv, no_env, err, sizeof err), 0);
     assert_int_equal(c.command, CMD_SERVE);
     assert_string_equal(c.listen_addr, "127.0.0.1");
     assert_int_equal(c.port, 18832);
@@ -70,18 +69,18 @@ static void test_serve_defaults(void **state)
 static void test_env_and_flags(void **state)
 {
     char *only_env[] = {"parley-api", "serve"};
-    char *flags[] = {"parley-api",   "serve",        "--port=8080",
-                     "--listen",     "::1",          "--database-url",
-                     "dbname=flag",  "--threads",    "16",
-                     "--access-ttl", "60",           "--refresh-ttl=3600",
-                     "--issuer",     "me",           "--audience=you"};
+    char *flags[] = {"parley-api",   "serve",     "--port=8080",
+                     "--listen",     "::1",       "--database-url",
+                     "dbname=flag",  "--threads", "16",
+                     "--access-ttl", "60",        "--refresh-ttl=3600",
+                     "--issuer",     "me",        "--audience=you"};
     api_config c;
     char err[256];
 
     (void)state;
-    assert_int_equal(config_parse(&c, ARGC(only_env), only_env, test_env, err,
-                                  sizeof err),
-                     0);
+    assert_int_equal(
+        config_parse(&c, ARGC(only_env), only_env, test_env, err, sizeof err),
+        0);
     assert_string_equal(c.listen_addr, "0.0.0.0");
     assert_int_equal(c.port, 9000);
     assert_string_equal(c.database_url, "postgresql://env/db");
@@ -125,8 +124,8 @@ static void test_errors(void **state)
     char *threads_big[] = {"parley-api", "--threads", "257"};
     char *ttl0[] = {"parley-api", "--access-ttl", "0"};
     char *empty_str[] = {"parley-api", "--issuer", ""};
-    char *serve_opt_in_migrate[] = {"parley-api", "migrate", "--port", "1",
-                                    "--schema-dir", "s"};
+    char *serve_opt_in_migrate[] = {"parley-api", "migrate",      "--port",
+                                    "1",          "--schema-dir", "s"};
     char *migrate_opt_in_serve[] = {"parley-api", "--schema-dir", "s"};
     char *prefix[] = {"parley-api", "--data", "x"};
 
@@ -171,10 +170,10 @@ static void test_required(void **state)
 
 static void test_other_commands(void **state)
 {
-    char *migrate[] = {"parley-api", "migrate", "--database-url", "x",
-                       "--schema-dir", "schema"};
-    char *adduser[] = {"parley-api", "adduser", "--database-url", "x",
-                       "--username", "admin", "--role", "admin",
+    char *migrate[] = {"parley-api", "migrate",      "--database-url",
+                       "x",          "--schema-dir", "schema"};
+    char *adduser[] = {"parley-api",     "adduser",  "--database-url", "x",
+                       "--username",     "admin",    "--role",         "admin",
                        "--display-name", "The Admin"};
     char *help[] = {"parley-api", "--help"};
     char *help_cmd[] = {"parley-api", "help"};
@@ -192,8 +191,8 @@ static void test_other_commands(void **state)
     assert_string_equal(c.username, "admin");
     assert_string_equal(c.role, "admin");
     assert_string_equal(c.display_name, "The Admin");
-    assert_int_equal(config_parse(&c, ARGC(help), help, no_env, err, sizeof err),
-                     0);
+    assert_int_equal(
+        config_parse(&c, ARGC(help), help, no_env, err, sizeof err), 0);
     assert_int_equal(c.command, CMD_HELP);
     assert_int_equal(
         config_parse(&c, ARGC(help_cmd), help_cmd, no_env, err, sizeof err), 0);

@@ -56,10 +56,10 @@ static void test_direct(void **state)
     const char *why = NULL;
 
     (void)state;
-    assert_int_equal(
-        parse_text("{\"kind\":\"direct\",\"members\":[\"" U1 "\"]}", ME, &c,
-                   &why),
-        0);
+    assert_int_equal(parse_text("{\"kind\":\"direct\",\"members\":[\"" U1
+                                "\"]}",
+                                ME, &c, &why),
+                     0);
     assert_int_equal(c.kind, CONV_DIRECT);
     assert_null(c.title);
     assert_int_equal(c.n_members, 1);
@@ -68,10 +68,10 @@ static void test_direct(void **state)
     conv_create_clear(&c);
 
     /* the other side gets the same key */
-    assert_int_equal(
-        parse_text("{\"kind\":\"direct\",\"members\":[\"" ME "\"]}", U1, &c,
-                   &why),
-        0);
+    assert_int_equal(parse_text("{\"kind\":\"direct\",\"members\":[\"" ME
+                                "\"]}",
+                                U1, &c, &why),
+                     0);
     assert_string_equal(c.direct_key, U1 ":" ME);
     conv_create_clear(&c);
 
@@ -126,10 +126,9 @@ static void test_group(void **state)
     conv_create_clear(&c);
 
     /* only the creator */
-    assert_int_equal(
-        parse_text("{\"kind\":\"group\",\"members\":[\"" ME "\"]}", ME, &c,
-                   &why),
-        0);
+    assert_int_equal(parse_text("{\"kind\":\"group\",\"members\":[\"" ME "\"]}",
+                                ME, &c, &why),
+                     0);
     assert_int_equal(c.n_members, 0);
     conv_create_clear(&c);
 }
@@ -209,9 +208,12 @@ static void test_kind_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_direct),     cmocka_unit_test(test_direct_refusals),
-        cmocka_unit_test(test_group),      cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_member_cap), cmocka_unit_test(test_kind_names),
+        cmocka_unit_test(test_direct),
+        cmocka_unit_test(test_direct_refusals),
+        cmocka_unit_test(test_group),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_member_cap),
+        cmocka_unit_test(test_kind_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -129,8 +129,8 @@ static void test_combinations(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),   cmocka_unit_test(test_bounds),
-        cmocka_unit_test(test_bad_ids),    cmocka_unit_test(test_bad_limits),
+        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_bad_ids),      cmocka_unit_test(test_bad_limits),
         cmocka_unit_test(test_combinations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

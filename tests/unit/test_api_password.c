@@ -185,15 +185,14 @@ static void test_hash_params_refuses_bad_cost(void **state)
     char h[PASSWORD_HASH_STR_MAX];
 
     (void)state;
-    assert_int_equal(password_hash_params(S("x"), 0, 8, 1, salt, sizeof salt,
-                                          h, sizeof h),
-                     -1);
-    assert_int_equal(password_hash_params(S("x"), 4, 0, 1, salt, sizeof salt,
-                                          h, sizeof h),
-                     -1);
-    assert_int_equal(password_hash_params(S("x"), 4, 8, 1, salt, 0, h,
-                                          sizeof h),
-                     -1);
+    assert_int_equal(
+        password_hash_params(S("x"), 0, 8, 1, salt, sizeof salt, h, sizeof h),
+        -1);
+    assert_int_equal(
+        password_hash_params(S("x"), 4, 0, 1, salt, sizeof salt, h, sizeof h),
+        -1);
+    assert_int_equal(
+        password_hash_params(S("x"), 4, 8, 1, salt, 0, h, sizeof h), -1);
 }
 
 int main(void)

@@ -185,8 +185,8 @@ static json_t *parse(const char *body, size_t len, bool empty_ok,
     *status = r.reply.status;
     *code = "";
     if (r.reply.body != NULL) {
-        json_t *c = json_object_get(json_object_get(r.reply.body, "error"),
-                                    "code");
+        json_t *c =
+            json_object_get(json_object_get(r.reply.body, "error"), "code");
         strcpy(saved_code, json_string_value(c));
         *code = saved_code;
         assert_string_not_equal(

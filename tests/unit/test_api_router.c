@@ -20,8 +20,7 @@
 #define CONV "0f8fad5b-d9cb-469f-a165-70867728950e"
 #define USER "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 
-static route_result match(const char *method, const char *path,
-                          route_match *m)
+static route_result match(const char *method, const char *path, route_match *m)
 {
     return router_match(http_method_parse(method), path, m);
 }

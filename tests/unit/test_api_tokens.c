@@ -3,10 +3,10 @@
  * secret.c and events.c: issued access tokens pass common/token.c's
  * verifier with the right claims and header, and fail it with another
  * secret, issuer, audience or clock; the revocation rule of a logout
- * everywhere and the iat of tokens issued in the same second; refresh tokens have their shape and a
- * stable hash; base64url round-trips through common's decoder; the secret
- * file is created once with mode 0600 and refused when short; event
- * payloads are exactly the documented JSON.
+ * everywhere and the iat of tokens issued in the same second; refresh tokens
+ * have their shape and a stable hash; base64url round-trips through common's
+ * decoder; the secret file is created once with mode 0600 and refused when
+ * short; event payloads are exactly the documented JSON.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -47,9 +47,8 @@ static char *issue(const char *secret, long ttl, time_t now)
                               strlen(secret));
 }
 
-static token_status verify(const char *tok, const char *secret,
-                           const char *iss, const char *aud, time_t now,
-                           token_claims *out)
+static token_status verify(const char *tok, const char *secret, const char *iss,
+                           const char *aud, time_t now, token_claims *out)
 {
     token_verifier v;
     const char *why;
@@ -180,8 +179,8 @@ static void test_issued_with_later_iat_verifies(void **state)
         .ttl = 900,
         .iat = 1800000001,
     };
-    char *tok = access_token_issue(&c, (const unsigned char *)SECRET,
-                                   strlen(SECRET));
+    char *tok =
+        access_token_issue(&c, (const unsigned char *)SECRET, strlen(SECRET));
     token_verifier v;
     token_claims out;
     const char *why;
@@ -290,16 +289,14 @@ static void test_secret_file(void **state)
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/jwt.secret", dir);
 
-    assert_int_equal(secret_load_or_create(path, &s1, &n1, err, sizeof err),
-                     0);
+    assert_int_equal(secret_load_or_create(path, &s1, &n1, err, sizeof err), 0);
     assert_int_equal(n1, 64);
     for (size_t i = 0; i < n1; i++)
         assert_non_null(strchr("0123456789abcdef", s1[i]));
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     /* the second start reads the same secret */
-    assert_int_equal(secret_load_or_create(path, &s2, &n2, err, sizeof err),
-                     0);
+    assert_int_equal(secret_load_or_create(path, &s2, &n2, err, sizeof err), 0);
     assert_int_equal(n2, n1);
     assert_memory_equal(s1, s2, n1);
     secret_free(s1, n1);
@@ -310,8 +307,7 @@ static void test_secret_file(void **state)
     f = fopen(path, "w");
     fputs("0123456789abcdef0123456789abcdef \r\n\t\n", f);
     fclose(f);
-    assert_int_equal(secret_load_or_create(path, &s1, &n1, err, sizeof err),
-                     0);
+    assert_int_equal(secret_load_or_create(path, &s1, &n1, err, sizeof err), 0);
     assert_int_equal(n1, 32);
     secret_free(s1, n1);
     unlink(path);

@@ -176,9 +176,12 @@ static void test_may_remove(void **state)
     for (size_t t = 0; t < 3; t++)
         assert_true(member_may_remove(MEMBER_ROLE_OWNER, all[t], false));
     /* an admin only plain members */
-    assert_true(member_may_remove(MEMBER_ROLE_ADMIN, MEMBER_ROLE_MEMBER, false));
-    assert_false(member_may_remove(MEMBER_ROLE_ADMIN, MEMBER_ROLE_ADMIN, false));
-    assert_false(member_may_remove(MEMBER_ROLE_ADMIN, MEMBER_ROLE_OWNER, false));
+    assert_true(
+        member_may_remove(MEMBER_ROLE_ADMIN, MEMBER_ROLE_MEMBER, false));
+    assert_false(
+        member_may_remove(MEMBER_ROLE_ADMIN, MEMBER_ROLE_ADMIN, false));
+    assert_false(
+        member_may_remove(MEMBER_ROLE_ADMIN, MEMBER_ROLE_OWNER, false));
     /* a member nobody else */
     for (size_t t = 0; t < 3; t++)
         assert_false(member_may_remove(MEMBER_ROLE_MEMBER, all[t], false));
