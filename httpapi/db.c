@@ -231,11 +231,6 @@ static const stmt_def stmts[STMT_COUNT] = {
 
 /* clang-format on */
 
-const char *db_stmt_name(db_stmt s)
-{
-    return s < STMT_COUNT ? stmts[s].name : "?";
-}
-
 /* Logs libpq's message for a failure on one line. */
 static void log_failure(db_conn *c, const char *what, const PGresult *res)
 {

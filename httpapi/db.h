@@ -125,7 +125,4 @@ int db_begin_snapshot(db_conn *c);
 int db_commit(db_conn *c);
 void db_rollback(db_conn *c);
 
-/* The name of a statement, for logs. */
-const char *db_stmt_name(db_stmt s);
-
 #endif

@@ -154,7 +154,7 @@ void handle_auth_login(api_request *r, db_conn *db)
     size_t ulen = 0, plen = 0, dlen = strlen("default");
     char session[UUID_STR_LEN + 1], refresh[REFRESH_TOKEN_LEN + 1];
     json_t *body = request_json_object(r, false);
-    PGresult *res = NULL, *done_res;
+    PGresult *res = NULL, *ins;
     int ok;
 
     if (body == NULL)
@@ -203,16 +203,16 @@ void handle_auth_login(api_request *r, db_conn *db)
         reply_internal(&r->reply);
         goto done;
     }
-    done_res = DB_EXEC(db, STMT_SESSION_INSERT, session, PQgetvalue(res, 0, 0),
-                       device);
-    if (done_res == NULL || store_refresh_token(r, db, session, refresh) != 0 ||
+    ins = DB_EXEC(db, STMT_SESSION_INSERT, session, PQgetvalue(res, 0, 0),
+                  device);
+    if (ins == NULL || store_refresh_token(r, db, session, refresh) != 0 ||
         db_commit(db) != 0) {
-        PQclear(done_res);
+        PQclear(ins);
         db_rollback(db);
         reply_internal(&r->reply);
         goto done;
     }
-    PQclear(done_res);
+    PQclear(ins);
     reply_tokens(r, res, 0, LOGIN_COL_VALID_AFTER, refresh);
     OPENSSL_cleanse(refresh, sizeof refresh);
 done:

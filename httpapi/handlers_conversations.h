@@ -5,8 +5,9 @@
  *   DELETE|PATCH /v1/conversations/{c}/members/{u}.
  *
  * Every membership change is made in one transaction together with its
- * parley_events notifications (events.h), under a lock on the conversation
- * row, so concurrent changes of one conversation apply one after the other.
+ * events (events.h: a row in conv_events and a NOTIFY parley_events each),
+ * under a lock on the conversation row, so concurrent changes of one
+ * conversation apply one after the other.
  * A conversation the caller is not a member of answers 404, exactly like
  * one that does not exist.
  *

@@ -27,7 +27,6 @@
 /* The message object as one JSON text, from schema/003's
  * parley_message_json (shared with sync and the broker's edit events). */
 #define MSG_COLS(a) "parley_message_json(" a ")::text"
-#define MSG_NCOLS 1
 
 /* A conversation as seen by one member, over aliases c (conversations),
  * m (the member's own row) and lm (a lateral select of its last message as
@@ -36,7 +35,6 @@
 #define CONV_COLS                                                              \
     "c.id, c.kind, c.title, m.role, " SQL_TIME(                                \
         "c.created_at") ", " SQL_TIME("m.muted_until") ", lm.json"
-#define CONV_NCOLS 7
 
 /* clang-format on */
 

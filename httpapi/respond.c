@@ -29,7 +29,8 @@ void reply_json_new(api_reply *r, unsigned status, json_t *body)
     r->body = body;
 }
 
-json_t *error_body_new(const char *code, const char *message)
+/* Returns a new error envelope object, or NULL. */
+static json_t *error_body_new(const char *code, const char *message)
 {
     return json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
                      message);

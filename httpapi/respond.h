@@ -35,9 +35,6 @@ void reply_not_found(api_reply *r);
 void reply_internal(api_reply *r);
 void reply_unavailable(api_reply *r);
 
-/* Returns a new error envelope object, or NULL. */
-json_t *error_body_new(const char *code, const char *message);
-
 /* Drops whatever reply r holds. */
 void reply_clear(api_reply *r);
 

@@ -244,8 +244,7 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 }
 
 /* Resolves the listen address into sa.  Returns 0, or -1 (logged). */
-static int resolve_listen(const api_config *cfg, struct sockaddr_storage *sa,
-                          socklen_t *sa_len)
+static int resolve_listen(const api_config *cfg, struct sockaddr_storage *sa)
 {
     struct addrinfo hints, *ai = NULL;
     char port[8];
@@ -263,7 +262,6 @@ static int resolve_listen(const api_config *cfg, struct sockaddr_storage *sa,
         return -1;
     }
     memcpy(sa, ai->ai_addr, ai->ai_addrlen);
-    *sa_len = ai->ai_addrlen;
     freeaddrinfo(ai);
     return 0;
 }
@@ -271,12 +269,11 @@ static int resolve_listen(const api_config *cfg, struct sockaddr_storage *sa,
 int server_start(api_ctx *ctx)
 {
     struct sockaddr_storage sa;
-    socklen_t sa_len;
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
     const union MHD_DaemonInfo *info;
     char host[INET6_ADDRSTRLEN] = "?";
 
-    if (resolve_listen(&ctx->cfg, &sa, &sa_len) != 0)
+    if (resolve_listen(&ctx->cfg, &sa) != 0)
         return -1;
     if (sa.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -295,7 +292,6 @@ int server_start(api_ctx *ctx)
                 ctx->cfg.port);
         return -1;
     }
-    (void)sa_len;
     info = MHD_get_daemon_info(ctx->daemon, MHD_DAEMON_INFO_BIND_PORT);
     if (sa.ss_family == AF_INET6)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&sa)->sin6_addr, host,
