@@ -52,12 +52,22 @@ typedef struct subject {
     bool retain;
 } subject;
 
-static uuid_bin bin_of(const char *s)
-{
-    uuid_bin b;
+/* Binary forms of conv_ids and user_ids, parsed once. */
+static uuid_bin conv_bins[N_CONV], user_bins[N_USER];
 
-    FUZZ_CHECK(uuid_parse_n(s, UUID_STR_LEN, &b) == 0);
-    return b;
+static void setup(void)
+{
+    static bool done;
+
+    if (done)
+        return;
+    done = true;
+    for (int i = 0; i < N_CONV; i++)
+        FUZZ_CHECK(uuid_parse_n(conv_ids[i], UUID_STR_LEN, &conv_bins[i]) ==
+                   0);
+    for (int i = 0; i < N_USER; i++)
+        FUZZ_CHECK(uuid_parse_n(user_ids[i], UUID_STR_LEN, &user_bins[i]) ==
+                   0);
 }
 
 static int index_of(const char *const *ids, int n, const char *id)
@@ -78,24 +88,24 @@ static void build(membership_cache *cache, model *m, const uint8_t *ops,
     for (size_t i = 0; i < n; i++) {
         int op = ops[i] & 3, c = (ops[i] >> 2) & 3, u = (ops[i] >> 4) & 3;
         int role = ops[i] >> 6;
-        uuid_bin cb = bin_of(conv_ids[c]), ub = bin_of(user_ids[u]);
+        const uuid_bin *cb = &conv_bins[c], *ub = &user_bins[u];
 
         if (role == 3)
             role = MEMBER_ROLE_MEMBER;
         switch (op) {
         case 0:
         case 3:
-            FUZZ_CHECK(membership_cache_set(cache, &cb, &ub,
+            FUZZ_CHECK(membership_cache_set(cache, cb, ub,
                                             (member_role)role) == 0);
             m->role[c][u] = role;
             break;
         case 1:
-            membership_cache_remove(cache, &cb, &ub);
+            membership_cache_remove(cache, cb, ub);
             m->role[c][u] = -1;
             break;
         case 2:
             FUZZ_CHECK(membership_cache_set_announce_only(
-                           cache, &cb, (ops[i] & 0x40) != 0) == 0);
+                           cache, cb, (ops[i] & 0x40) != 0) == 0);
             m->announce[c] = (ops[i] & 0x40) != 0;
             break;
         }
@@ -121,27 +131,26 @@ static void check_cache(const membership_cache *cache, const model *m)
     size_t count = 0;
 
     for (int c = 0; c < N_CONV; c++) {
-        uuid_bin cb = bin_of(conv_ids[c]);
         for (int u = 0; u < N_USER; u++) {
-            uuid_bin ub = bin_of(user_ids[u]);
             member_role role = (member_role)-1;
-            bool has = membership_cache_get(cache, &cb, &ub, &role);
+            bool has = membership_cache_get(cache, &conv_bins[c], &user_bins[u],
+                                            &role);
             FUZZ_CHECK(has == model_member(m, c, u));
             if (has) {
                 FUZZ_CHECK((int)role == m->role[c][u]);
                 count++;
             }
-            FUZZ_CHECK(membership_cache_may_post(cache, &cb, &ub) ==
+            FUZZ_CHECK(membership_cache_may_post(cache, &conv_bins[c],
+                                                 &user_bins[u]) ==
                        (has && (!m->announce[c] ||
                                 m->role[c][u] != MEMBER_ROLE_MEMBER)));
         }
     }
     FUZZ_CHECK(membership_cache_count(cache) == count);
     for (int a = 0; a < N_USER; a++) {
-        uuid_bin ab = bin_of(user_ids[a]);
         for (int b = 0; b < N_USER; b++) {
-            uuid_bin bb = bin_of(user_ids[b]);
-            FUZZ_CHECK(membership_cache_share_conv(cache, &ab, &bb) ==
+            FUZZ_CHECK(membership_cache_share_conv(cache, &user_bins[a],
+                                                   &user_bins[b]) ==
                        model_share(m, a, b));
         }
     }
@@ -371,6 +380,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *topic;
     acl_verdict v;
 
+    setup();
     if (size < 2)
         return 0;
     who.admin = (data[0] & 1) != 0;
@@ -386,7 +396,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     topic = fuzz_cstr(data + 2 + n_ops, size - 2 - n_ops);
 
     memset(&as, 0, sizeof as);
-    as.user = bin_of(user_ids[who.user]);
+    as.user = user_bins[who.user];
     as.is_admin = who.admin;
 
     check_parse(topic);
