@@ -2,14 +2,18 @@
  * fuzz_token.c - libFuzzer target for common/token.c: token_verify against a
  * fixed verifier (an HS256 default key and an ES256 key with kid "ec1").
  *
- * The first input byte picks a mode:
- *   even  raw:    the rest is the token string itself (passed in a buffer of
- *                 exactly its length, so any read past len is an ASan error).
- *   odd   signed: the rest is "<header JSON>\0<claims JSON>" (or only the
- *                 claims, with the header {"alg":"HS256","typ":"JWT"}); the
- *                 harness encodes both and signs them with the test secret,
- *                 which lets the fuzzer reach the claim checks.  The same
- *                 token signed with another secret must then be refused.
+ * The first input byte, mod 3, picks a mode:
+ *   0  raw:     the rest is the token string itself (passed in a buffer of
+ *               exactly its length, so any read past len is an ASan error).
+ *   1  signed:  the rest is "<header JSON>\0<claims JSON>" (or only the
+ *               claims, with the header {"alg":"HS256","typ":"JWT"}); the
+ *               harness encodes both and signs them with the test secret,
+ *               which lets the fuzzer reach the claim checks.  The same
+ *               token signed with another secret must then be refused.
+ *   2  parts:   the rest is "<header JSON>\0<claims JSON>\0<signature
+ *               bytes>", each base64url-encoded by the harness: arbitrary
+ *               headers and signatures of any length reach the key lookup,
+ *               HMAC comparison and libjwt's ES256 check.
  *
  * Invariant: TOKEN_OK only for a token whose signature checks out
  * independently of the project (HMAC-SHA256 with the test secret for the
@@ -294,6 +298,34 @@ static char *sign_token(const char *header, size_t hlen, const char *claims,
     return tok;
 }
 
+/* Mode "parts": encodes header, claims and signature bytes as given. */
+static void verify_parts(const char *rest, size_t len)
+{
+    const char *nul1 = memchr(rest, '\0', len), *nul2;
+    char *h, *c, *sig, *tok;
+    size_t n;
+
+    if (nul1 == NULL)
+        return;
+    nul2 = memchr(nul1 + 1, '\0', len - (size_t)(nul1 + 1 - rest));
+    if (nul2 == NULL)
+        return;
+    h = ref_b64url_encode((const unsigned char *)rest, (size_t)(nul1 - rest));
+    c = ref_b64url_encode((const unsigned char *)nul1 + 1,
+                          (size_t)(nul2 - nul1 - 1));
+    sig = ref_b64url_encode((const unsigned char *)nul2 + 1,
+                            len - (size_t)(nul2 + 1 - rest));
+    n = strlen(h) + strlen(c) + strlen(sig) + 2;
+    tok = malloc(n + 1);
+    FUZZ_CHECK(tok != NULL);
+    snprintf(tok, n + 1, "%s.%s.%s", h, c, sig);
+    verify_and_check(tok, n);
+    free(tok);
+    free(sig);
+    free(c);
+    free(h);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -308,8 +340,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rest = (const char *)data + 1;
     rest_len = size - 1;
 
-    if ((data[0] & 1) == 0) {
+    if (data[0] % 3 == 0) {
         verify_and_check(rest, rest_len);
+        return 0;
+    }
+    if (data[0] % 3 == 2) {
+        verify_parts(rest, rest_len);
         return 0;
     }
 

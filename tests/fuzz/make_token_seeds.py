@@ -56,6 +56,15 @@ def es256(header, claims):
     return signing + "." + b64(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
 
 
+def es256_parts(header, claims):
+    """Mode "parts": the JSON texts and raw signature, NUL-separated."""
+    h, c = compact(header), compact(claims)
+    signing = b64(h) + "." + b64(c)
+    der = EC_KEY.sign(signing.encode(), ec.ECDSA(hashes.SHA256()))
+    r, s = decode_dss_signature(der)
+    return h + b"\0" + c + b"\0" + r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
 def write(name, data):
     with open(os.path.join(OUT, name), "wb") as f:
         f.write(data)
@@ -64,8 +73,9 @@ def write(name, data):
 def main():
     os.makedirs(OUT, exist_ok=True)
     hs = {"alg": "HS256", "typ": "JWT"}
-    raw = b"0"  # even first byte: raw mode
-    signed = b"1"  # odd first byte: the harness signs
+    raw = b"0"  # first byte mod 3 == 0: raw mode
+    signed = b"1"  # 1: the harness signs
+    parts = b"2"  # 2: the harness encodes header, claims and signature
 
     write("raw-valid-hs256", raw + hs256(hs, CLAIMS).encode())
     write("raw-valid-admin-aud-array", raw + hs256(
@@ -95,6 +105,15 @@ def main():
         dict(CLAIMS, exp=str(NOW + 900), role=["admin"], jti=7)))
     write("signed-dup-header", signed +
           b'{"alg":"HS256","alg":"none"}\0' + compact(CLAIMS))
+
+    es_header = {"alg": "ES256", "kid": "ec1"}
+    write("parts-valid-es256", parts + es256_parts(es_header, CLAIMS))
+    write("parts-es256-short-sig", parts + compact(es_header) + b"\0" +
+          compact(CLAIMS) + b"\0" + bytes(range(63)))
+    write("parts-es256-zero-sig", parts + compact(es_header) + b"\0" +
+          compact(CLAIMS) + b"\0" + bytes(64))
+    write("parts-hs256-garbage-sig", parts + compact(hs) + b"\0" +
+          compact(CLAIMS) + b"\0" + b"\xff" * 32)
 
 
 if __name__ == "__main__":
