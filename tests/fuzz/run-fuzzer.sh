@@ -50,6 +50,8 @@ if [ -f "$here/$name.dict" ]; then
     set -- -dict="$here/$name.dict" "$@"
 fi
 
+start=$dir/logs/$name.start
+: >"$start"
 "$bin" "$@" "$corpus" >"$log" 2>&1
 rc=$?
 
@@ -59,11 +61,9 @@ echo "$seconds" >"$dir/logs/$name.seconds"
 
 if [ $rc -ne 0 ] || [ -z "$execs" ]; then
     echo "fuzz_$name: FAILED (exit $rc) after ${execs:-?} executions; log: $log"
-    grep -m 3 -E '^==[0-9]+==ERROR|fuzz invariant failed|runtime error|^SUMMARY' \
+    grep -m 3 -E '^==[0-9]+== ?ERROR|fuzz invariant failed|runtime error|^SUMMARY' \
         "$log" | sed 's/^/    /'
-    for f in "$artifacts"/*; do
-        [ -f "$f" ] && echo "    input: $f"
-    done
+    find "$artifacts" -type f -newer "$start" | sed 's/^/    input: /'
     exit 1
 fi
 echo "fuzz_$name: $execs executions in ${seconds}s," \
