@@ -444,21 +444,36 @@ static int simple_command(db_conn *c, const char *sql, const char *tag)
     return ok ? 0 : -1;
 }
 
-int db_begin(db_conn *c)
+/* Opens a transaction with sql.  The first statement of a request is often
+ * a BEGIN, and a connection that PostgreSQL dropped (a restart) still looks
+ * fine until it is used: so, as db_exec does for a lone statement, a BEGIN
+ * that fails because the connection is gone, with no transaction open (so
+ * nothing is lost), reconnects once and tries again. */
+static int begin_with(db_conn *c, const char *sql)
 {
-    if (simple_command(c, "BEGIN", "BEGIN") != 0)
+    if (c->in_txn) {
+        api_log("database: %s inside a transaction", sql);
         return -1;
+    }
+    if (PQstatus(c->pg) != CONNECTION_OK && reconnect(c) != 0)
+        return -1;
+    if (simple_command(c, sql, "BEGIN") != 0) {
+        if (PQstatus(c->pg) != CONNECTION_BAD || reconnect(c) != 0 ||
+            simple_command(c, sql, "BEGIN") != 0)
+            return -1;
+    }
     c->in_txn = true;
     return 0;
 }
 
+int db_begin(db_conn *c)
+{
+    return begin_with(c, "BEGIN");
+}
+
 int db_begin_snapshot(db_conn *c)
 {
-    if (simple_command(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-                       "BEGIN") != 0)
-        return -1;
-    c->in_txn = true;
-    return 0;
+    return begin_with(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 }
 
 int db_commit(db_conn *c)

@@ -118,8 +118,10 @@ bool db_failed_with(const db_conn *c, const char *sqlstate);
 
 /* BEGIN; BEGIN of a read-only snapshot (REPEATABLE READ), for answers
  * assembled from several queries; COMMIT; ROLLBACK.  Return 0, or -1
- * (logged).  A COMMIT that the server turned into a rollback counts as
- * failed. */
+ * (logged).  A BEGIN that fails because the connection dropped (with no
+ * transaction open, as always at a BEGIN) reconnects once and tries
+ * again, like db_exec.  A COMMIT that the server turned into a rollback
+ * counts as failed. */
 int db_begin(db_conn *c);
 int db_begin_snapshot(db_conn *c);
 int db_commit(db_conn *c);
