@@ -365,7 +365,6 @@ static void *listener_main(void *arg)
 listener *listener_start(parley_ctx *ctx)
 {
     listener *l = calloc(1, sizeof *l);
-    sigset_t all, old;
 
     if (l == NULL)
         return NULL;
@@ -374,10 +373,7 @@ listener *listener_start(parley_ctx *ctx)
         free(l);
         return NULL;
     }
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    l->thread_started = pthread_create(&l->thread, NULL, listener_main, l) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    l->thread_started = plugin_thread_start(&l->thread, listener_main, l) == 0;
     if (!l->thread_started) {
         listener_stop(l);
         return NULL;

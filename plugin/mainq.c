@@ -5,7 +5,9 @@
  * list in the tick callback.  An idle broker sleeps up to 100 ms between
  * ticks, so when the queue goes from empty to non-empty the poster sends the
  * main thread a real-time signal whose handler does nothing: it only cuts
- * epoll_wait short, and the tick follows at once.
+ * epoll_wait short, and the tick follows at once.  The plugin's threads are
+ * started here too, with every signal blocked, so that the broker's signals
+ * reach its main thread.
  */
 #include <errno.h>
 #include <signal.h>
@@ -118,4 +120,18 @@ void mainq_destroy(mainq *q)
     pthread_mutex_destroy(&q->lock);
     if (q->wake_signal != 0)
         signal(q->wake_signal, SIG_IGN);
+}
+
+int plugin_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg)
+{
+    sigset_t all, old;
+    int rc;
+
+    /* The broker's signals belong to its main thread: the new thread
+     * starts with every signal blocked. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    rc = pthread_create(thread, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc == 0 ? 0 : -1;
 }

@@ -125,6 +125,8 @@ int mainq_post_publish(mainq *q, const char *topic, const char *payload,
 mainq_item *mainq_take_all(mainq *q);
 void mainq_item_free(mainq_item *item);
 void mainq_destroy(mainq *q);
+/* Starts a plugin thread with all signals blocked.  Returns 0 or -1. */
+int plugin_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg);
 
 /* ===== spool.c: the crash-safe local log of accepted messages ===== */
 

@@ -581,7 +581,6 @@ static void *writer_main(void *arg)
 writer *writer_start(parley_ctx *ctx)
 {
     writer *w = calloc(1, sizeof *w);
-    sigset_t all, old;
 
     if (w == NULL)
         return NULL;
@@ -595,11 +594,7 @@ writer *writer_start(parley_ctx *ctx)
         free(w);
         return NULL;
     }
-    /* The broker's signals belong to its main thread. */
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    w->thread_started = pthread_create(&w->thread, NULL, writer_main, w) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    w->thread_started = plugin_thread_start(&w->thread, writer_main, w) == 0;
     if (!w->thread_started) {
         writer_stop(w);
         return NULL;
