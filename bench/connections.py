@@ -31,8 +31,9 @@ def run(peers, topo, loadgen, settings, rundir):
         for peer in order:
             plan = shapes.write_connect_plan(rundir / f"connect-{peer.name}.plan",
                                              users, n, peer)
-            peer.restart_broker()
-            time.sleep(settings.settle)  # let a restarted plugin load its caches
+            if settings.fresh_brokers:
+                peer.restart_broker()
+                time.sleep(settings.settle)  # let a restarted plugin load its caches
             rss0, _ = procs.memory_kb(peer.pid)
 
             def measure(result, pid=peer.pid):

@@ -122,9 +122,10 @@ def run(parley, topo, settings, rundir):
     log(f"history: generated {data['messages']} messages in {data['seconds']:.0f} s")
     check_page(parley, reader)
     secs = settings.history_seconds
-    warm = max(1, min(3, secs // 2))
-    wrk(parley, reader, settings, warm)
-    pgbench(parley, reader, settings, warm, rundir / "pgbench")
+    if settings.history_warmup:
+        warm = max(1, min(3, secs // 2))
+        wrk(parley, reader, settings, warm)
+        pgbench(parley, reader, settings, warm, rundir / "pgbench")
     runs = {"http": [], "sql": []}
     for rnd in range(settings.rounds):
         # Alternate which goes first.

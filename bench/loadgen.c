@@ -128,7 +128,8 @@ typedef struct client {
 } client;
 
 typedef struct counters {
-    uint64_t sent, sent_window, accepted, refused_puback, publish_failed;
+    uint64_t sent, sent_window, accepted, accepted_window, refused_puback;
+    uint64_t publish_failed;
     uint64_t expected, delivered, delivered_window, lost, late, duplicates;
     uint64_t foreign;
     uint64_t acks, acks_late, acks_dup, unacked, refused;
@@ -650,10 +651,13 @@ static void cb_publish(struct mosquitto *mosq, void *obj, int mid,
     c->callbacks++;
     if (c->pub != NULL && c->pub->mqtt_inflight > 0)
         c->pub->mqtt_inflight--;
-    if (reason >= 0x80)
+    if (reason >= 0x80) {
         c->lg->c.refused_puback++;
-    else
+    } else {
         c->lg->c.accepted++;
+        if (in_window(c->lg, now_us()))
+            c->lg->c.accepted_window++;
+    }
 }
 
 static void cb_message(struct mosquitto *mosq, void *obj,
@@ -949,7 +953,8 @@ static bool all_settled(const loadgen *lg)
 {
     for (size_t i = 0; i < lg->n_pubs; i++) {
         const publisher *p = &lg->pubs[i];
-        if (p->tail_deliv < p->next_seq || p->tail_ack < p->next_seq)
+        if (p->tail_deliv < p->next_seq || p->tail_ack < p->next_seq ||
+            p->mqtt_inflight > 0)
             return false;
     }
     return true;
@@ -1105,7 +1110,12 @@ static void report(loadgen *lg, FILE *out)
                 k->delivered_window, k->lost, k->late, k->duplicates,
                 k->foreign, k->acks, k->acks_late, k->acks_dup, k->unacked,
                 k->refused, k->disconnects);
-        fprintf(out, ",\"publish_per_s\":%.1f,\"deliver_per_s\":%.1f,",
+        fprintf(out,
+                ",\"accepted_window\":%" PRIu64
+                ",\"accept_per_s\":%.1f,\"publish_per_s\":%.1f"
+                ",\"deliver_per_s\":%.1f,",
+                k->accepted_window,
+                window > 0 ? (double)k->accepted_window / window : 0.0,
                 window > 0 ? (double)k->sent_window / window : 0.0,
                 window > 0 ? (double)k->delivered_window / window : 0.0);
         print_histogram(out, "latency_us", &lg->lat);

@@ -68,7 +68,7 @@ def flood(parley, plan, loadgen, settings, session):
     finally:
         stop.set()
         thread.join()
-    accepted = res["sent"] - res["refused"] - res["publish_failed"]
+    accepted = res["accepted"] - res["refused"]
     # Rate over the flood itself: the samples of its last `duration` seconds
     # (the load generator exits as soon as its window ends).
     inside = [s for s in samples if t_exit - settings.flood_seconds + 0.25 <= s[0] <= t_exit]
@@ -79,13 +79,13 @@ def flood(parley, plan, loadgen, settings, session):
     at_end = (samples[-1][1] - start) if samples else 0
     t0 = time.monotonic()
     stored = parley.wait_stored(start, accepted, timeout=120)
-    return {"sent": res["sent"], "accepted": accepted, "ingest_per_s": res["publish_per_s"],
+    return {"sent": res["sent"], "accepted": accepted, "ingest_per_s": res["accept_per_s"],
             "stored_per_s": stored_rate, "backlog_at_end": accepted - at_end,
             "catch_up_s": time.monotonic() - t0, "stored": stored,
-            "broker_cpu_us_per_msg": (res["broker_cpu_us"] / res["sent_window"]
-                                      if res["sent_window"] else None),
-            "db_cpu_us_per_msg": (res["db_cpu_us"] / res["sent_window"]
-                                  if res["sent_window"] else None)}
+            "broker_cpu_us_per_msg": (res["broker_cpu_us"] / res["accepted_window"]
+                                      if res["accepted_window"] else None),
+            "db_cpu_us_per_msg": (res["db_cpu_us"] / res["accepted_window"]
+                                  if res["accepted_window"] else None)}
 
 
 def drain(parley, plan, loadgen, settings, session):
@@ -97,7 +97,7 @@ def drain(parley, plan, loadgen, settings, session):
                            warmup=0, duration=settings.drain_seconds, drain=5,
                            body=settings.body, run_id="d" + secrets.token_hex(4),
                            broker_pid=parley.pid, timeout=settings.drain_seconds + 120)
-        accepted = res["sent"] - res["refused"] - res["publish_failed"]
+        accepted = res["accepted"] - res["refused"]
         time.sleep(0.5)  # the writer is blocked on its first batch
         held = int(session.value("SELECT value FROM change_counter")) - start
         if held:

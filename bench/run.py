@@ -21,7 +21,8 @@ Settings (environment; full / smoke defaults):
   BENCH_DRAIN             15 / 5    seconds to wait for what is in flight
   BENCH_SHAPES            fanin,fanout,groups / fanin
   BENCH_QOS               1,0 / 1
-  BENCH_RATES             1000,10000 / (none)   fixed rates, fanin QoS 1
+  BENCH_RATES             1000,10000 / (none)   fixed rates (10 -> 1 shape)
+  BENCH_RATE_QOS          1,0 / 1   QoS of the fixed-rate runs
   BENCH_USERS             51 / 11   registered users (fan-out needs 51)
   BENCH_GROUPS            24 / 0    group conversations (3 to 20 members)
   BENCH_BODY              100       characters of message body
@@ -77,6 +78,7 @@ DEFAULTS = {
     "SHAPES": ("fanin,fanout,groups", "fanin"),
     "QOS": ("1,0", "1"),
     "RATES": ("1000,10000", ""),
+    "RATE_QOS": ("1,0", "1"),
     "USERS": ("51", "11"),
     "GROUPS": ("24", "0"),
     "BODY": ("100", "100"),
@@ -112,6 +114,7 @@ class Settings:
         self.shapes = [s.strip() for s in get("SHAPES").split(",") if s.strip()]
         self.qos = ints("QOS")
         self.rates = [float(x) for x in get("RATES").split(",") if x.strip()]
+        self.rate_qos = ints("RATE_QOS")
         self.users = int(get("USERS"))
         self.groups = int(get("GROUPS"))
         self.body = int(get("BODY"))
@@ -126,6 +129,10 @@ class Settings:
         self.history_seconds = int(float(get("HISTORY_SECONDS")))
         self.history_clients = int(get("HISTORY_CLIENTS"))
         self.settle = 0.2 if smoke else 1.0
+        # Restart each broker before measuring its memory per connection
+        # (see connections.py); the smoke run only checks that it works.
+        self.fresh_brokers = not smoke
+        self.history_warmup = not smoke
         build = os.environ.get("PARLEY_BUILD", "build")
         self.build = build
         self.loadgen = os.environ.get("BENCH_LOADGEN", str(Path(build) / "bench" / "parley-loadgen"))
