@@ -79,8 +79,10 @@ $(STUB_OBJ): tests/unit/broker_stubs.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -c $< -o $@
 
+# Runs every unit test binary, then fails if any failed.
 unit: all $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+	@failed=""; for t in $(UNIT_BIN); do echo "== $$t"; $$t || failed="$$failed $$t"; done; \
+	if [ -n "$$failed" ]; then echo "unit tests failed:$$failed"; exit 1; fi
 
 integration: all
 	PARLEY_BUILD=$(BUILD) PARLEY_SAN=$(SAN) /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
