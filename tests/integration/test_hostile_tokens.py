@@ -259,7 +259,8 @@ def rsa_stack(request, keys):
     finally:
         s.down()
         conftest.forget_stack(s)
-        if request.session.testsfailed > failed_before or os.environ.get("PARLEY_KEEP_STACK") == "1":
+        keep = os.environ.get("PARLEY_KEEP_STACK") == "1"
+        if request.session.testsfailed > failed_before or keep:
             conftest._REPORT.append(f"RS256 stack directory kept: {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -330,9 +331,11 @@ HS256_ATTACKS = {
     "alg_lowercase_hs256": lambda k, s: mint({"alg": "hs256"}, claims_for(s), hs256(k)),
     "alg_HS512_with_the_secret": lambda k, s: mint({"alg": "HS512"}, claims_for(s), hs512(k)),
     "alg_as_array": lambda k, s: mint({"alg": ["HS256"]}, claims_for(s), hs256(k)),
-    "alg_twice_none_last": lambda k, s: mint('{"alg":"HS256","alg":"none"}', claims_for(s), hs256(k)),
+    "alg_twice_none_last": lambda k, s: mint('{"alg":"HS256","alg":"none"}', claims_for(s),
+                                             hs256(k)),
     # the wrong key
-    "signed_with_another_secret": lambda k, s: mint(HS, claims_for(s), hs256(secrets.token_bytes(32))),
+    "signed_with_another_secret": lambda k, s: mint(HS, claims_for(s),
+                                                    hs256(secrets.token_bytes(32))),
     "signed_with_an_empty_key": lambda k, s: mint(HS, claims_for(s), hs256(b"")),
     "signature_of_other_claims": lambda k, s: swap_claims(
         mint(HS, claims_for(s), hs256(k)), claims_for(s, role="admin")),
