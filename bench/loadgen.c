@@ -1088,7 +1088,12 @@ static void report(loadgen *lg, FILE *out)
         fputs("null", out);
     if (lg->opt.mode == MODE_CONNECT) {
         double secs = (double)(lg->connect_last_us - lg->connect_first_us) / 1e6;
-        fprintf(out, ",\"connect_s\":%.3f,\"connects_per_s\":%.1f,", secs,
+        /* CLOCK_MONOTONIC is the same in every process, so the
+         * orchestrator can join several load generators' spans. */
+        fprintf(out,
+                ",\"connect_first_us\":%" PRIu64 ",\"connect_last_us\":%" PRIu64
+                ",\"connect_s\":%.3f,\"connects_per_s\":%.1f,",
+                lg->connect_first_us, lg->connect_last_us, secs,
                 secs > 0 ? (double)lg->n_ready / secs : 0.0);
         print_histogram(out, "connect_us", &lg->connect_lat);
         fprintf(out, ",\"broker_cpu_us\":%" PRIu64, bcpu);

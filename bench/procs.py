@@ -273,29 +273,40 @@ class Loadgen:
         result["status"] = proc.returncode
         return result
 
-    def connect_and_hold(self, plan, port, on_ready, timeout=300, **opts):
-        """Connects every client of the plan and keeps them connected while
-        on_ready(result) runs; returns (result, whatever on_ready returned)."""
-        argv = self.argv(plan, port, mode="connect", hold=True, **opts)
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+    def connect_and_hold(self, plans, port, on_ready, timeout=300, **opts):
+        """Connects every client of the plans, one load generator process per
+        plan (libmosquitto takes three descriptors per client, so a process
+        holds at most a third of the fd limit), keeps them all connected while
+        on_ready(results) runs, then closes them.  Returns (results, whatever
+        on_ready returned); results has one JSON result per process."""
+        procs = []
         try:
-            line = proc.stdout.readline()
-            result = _last_json(line)
-            if result is None:
-                proc.wait(10)
-                raise BenchError(f"parley-loadgen connect failed ({proc.returncode}): "
-                                 f"{proc.stderr.read().strip()[-1500:]}")
-            extra = on_ready(result)
-            proc.stdin.close()
-            proc.wait(timeout)
-            if proc.returncode != 0 and not result.get("error"):
-                result["error"] = proc.stderr.read().strip()[-500:]
-            return result, extra
+            for plan in plans:
+                argv = self.argv(plan, port, mode="connect", hold=True, **opts)
+                procs.append(subprocess.Popen(argv, stdin=subprocess.PIPE,
+                                              stdout=subprocess.PIPE,
+                                              stderr=subprocess.PIPE, text=True))
+            results = []
+            for proc in procs:
+                result = _last_json(proc.stdout.readline())
+                if result is None:
+                    proc.wait(10)
+                    raise BenchError(f"parley-loadgen connect failed ({proc.returncode}): "
+                                     f"{proc.stderr.read().strip()[-1500:]}")
+                results.append(result)
+            extra = on_ready(results)
+            for proc in procs:
+                proc.stdin.close()
+            for proc, result in zip(procs, results):
+                proc.wait(timeout)
+                if proc.returncode != 0 and not result.get("error"):
+                    result["error"] = proc.stderr.read().strip()[-500:]
+            return results, extra
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(5)
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(5)
 
 
 def _last_json(text):

@@ -108,11 +108,12 @@ def write_plan(path, topo, shape, peer):
     return path
 
 
-def write_connect_plan(path, users, n, peer, subscribe_inbox=False):
-    """Plan of n connections: the users in turn, each from as many devices
-    as it takes (Parley allows any number of devices per token)."""
+def write_connect_plan(path, users, n, peer, first=0, subscribe_inbox=False):
+    """Plan of connections first .. first + n - 1 of a sequence that takes
+    the users in turn, each from as many devices as it takes (Parley allows
+    any number of devices per token)."""
     lines = []
-    for i in range(n):
+    for i in range(first, first + n):
         u = users[i % len(users)]
         lines.append(_client_line(peer, u, device=f"c{i // len(users)}"))
         if subscribe_inbox:
