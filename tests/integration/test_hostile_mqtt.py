@@ -504,6 +504,31 @@ def test_device_resuming_its_own_persistent_session_gets_what_was_held_for_it(
     assert held in got, f"the message held for the offline session never came: {got}"
 
 
+def test_member_removed_while_offline_gets_nothing_sent_after_the_removal_on_resume(
+        api, mqtt, room):
+    """A persistent session subscribed while a member, offline while the
+    owner removes the member: on resume it carries nothing sent after the
+    removal (whatever the broker holds for offline sessions)."""
+    device = new_word("offline")
+    first = mqtt.connect(room.member, device=device, clean=False)
+    subscribe_granted(first, room.topic)
+    first.disconnect()
+    remove_member(api, room)
+    secret = room.o.send(room.conv, "after the removal, for members only")
+    room.w.wait_message(room.topic, {"txn": secret}, timeout=WAIT)
+    again = mqtt.connect(api.login(room.member.username, room.member.password), device=device,
+                         clean=False)
+    marker = room.o.send(room.conv, "still for members only")
+    room.w.wait_message(room.topic, {"txn": marker}, timeout=WAIT)
+    # A direct conversation with the owner gives a barrier the removed
+    # member still receives.
+    ping = api.create_conversation(room.owner, [room.member], kind="direct")["id"]
+    subscribe_granted(again, f"conv/{ping}/m")
+    barrier(room.o, ping, again)
+    got = [m.json.get("txn") for m in again.messages(room.topic) if isinstance(m.json, dict)]
+    assert secret not in got and marker not in got, got
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_same_user_takeover_is_allowed_and_the_old_connections_will_is_not_sent(
         api, mqtt, stack, shared_room, protocol):

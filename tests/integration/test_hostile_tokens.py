@@ -37,6 +37,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 import conftest
 import parley
@@ -287,13 +289,16 @@ def rsa_mqtt(rsa_stack):
 # ------------------------------------------------------------------ connecting
 
 
-def connect_code(mqtt, user_id, token, protocol, username=None, client_id=None):
+def connect_code(mqtt, user_id, token, protocol, username=None, client_id=None, **kw):
     """CONNECTs as user_id with token as the password; returns 0 if accepted
-    (and disconnects), else the CONNACK code (None: closed without one)."""
+    (and disconnects), else the CONNACK code (None: closed without one).
+    Other keywords go to parley.Mqtt.connect (password, properties)."""
+    kw.setdefault("password", token)
     try:
         client = mqtt.connect(user_id, token=token, protocol=protocol,
                               username=username if username is not None else user_id,
-                              client_id=client_id if client_id is not None else f"{user_id}:dev")
+                              client_id=client_id if client_id is not None else f"{user_id}:dev",
+                              **kw)
     except parley.MqttRefused as e:
         return e.rc
     client.disconnect()
@@ -539,6 +544,29 @@ def test_refused_tokens_never_appear_in_the_broker_log(stack, mqtt, victim):
         for segment in token.split("."):
             if len(segment) >= 16:
                 assert segment not in log, "a token segment was written to a log"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_empty_client_id_is_refused_even_with_a_valid_token(stack, mqtt, victim, protocol):
+    """mosquitto assigns an id to an empty client id before asking the
+    plugin; that id is not "<sub>:<device>", so the CONNECT is refused."""
+    token = mint(HS, claims_for(victim.id), hs256(stack_secret(stack)))
+    assert_refused(connect_code(mqtt, victim.id, token, protocol, client_id=""), protocol)
+
+
+@pytest.mark.parametrize("password", ["none", "garbage", "valid_token"])
+def test_v5_extended_authentication_is_refused(stack, mqtt, victim, password):
+    """With an Authentication Method in its CONNECT, mosquitto skips the
+    username/password check and asks the plugins for extended
+    authentication instead.  Parley offers none, so such a CONNECT is
+    refused whatever it carries: no way around the token check."""
+    props = Properties(PacketTypes.CONNECT)
+    props.AuthenticationMethod = "SCRAM-SHA-256"
+    props.AuthenticationData = b"n,,n=" + victim.id.encode() + b",r=abcdefgh"
+    token = mint(HS, claims_for(victim.id), hs256(stack_secret(stack)))
+    sent = {"none": None, "garbage": "garbage", "valid_token": token}[password]
+    code = connect_code(mqtt, victim.id, token, V5, password=sent, properties=props)
+    assert code is None or code >= 0x80, f"CONNECT with an authentication method: {code!r}"
 
 
 # ------------------------------------------------------------------ jku / x5u
