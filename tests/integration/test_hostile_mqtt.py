@@ -34,6 +34,8 @@ import types
 from pathlib import Path
 
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 import conftest
 import parley
@@ -649,6 +651,32 @@ def test_shared_and_sys_subscriptions_are_refused_for_users(mqtt, shared_room, p
     assert code >= 0x80, f"{topic} granted to a user: {code:#x}"
 
 
+@pytest.mark.parametrize("topic_filter", ["$parley/consumed", "$parley/#", "$parley/+"])
+def test_users_cannot_subscribe_to_the_consumed_topic(mqtt, shared_room, topic_filter):
+    client = mqtt.connect(shared_room.member, device=new_word("consumed"))
+    assert client.subscribe(topic_filter)[0] >= 0x80
+
+
+def test_consumed_receipts_and_typing_reach_not_even_an_admin(api, mqtt, room, admin):
+    """Receipts (until stored) and typing notices over the limit are sent
+    to $parley/consumed.  An admin may subscribe to any filter, but every
+    delivery is checked: even an admin who is a member of the conversation
+    gets nothing there, only the rewrites on the conversation's topics."""
+    api.call("POST", f"/v1/conversations/{room.conv}/members", expect=(201, 204),
+             token=room.owner, json={"user": admin.id})
+    watcher = mqtt.connect(admin, device=new_word("consumed"))
+    subscribe_granted(watcher, room.topic)
+    assert watcher.subscribe("$parley/#")[0] < 0x80  # admins may use any filter
+    member = mqtt.connect(room.member, device=new_word("consumed"))
+    up_to = room.o.send_and_ack(room.conv, "something to read", timeout=WAIT)["id"]
+    member.publish(f"conv/{room.conv}/receipt", {"type": "read", "up_to": up_to})
+    for _ in range(3):  # the second and third are over the typing limit
+        member.publish(f"conv/{room.conv}/typing", {"state": "typing"})
+    txn = member.send(room.conv, "after the receipt and the typing")
+    watcher.wait_message(room.topic, {"txn": txn}, timeout=WAIT)
+    assert watcher.messages("$parley/#") == []
+
+
 def test_positive_control_admin_may_subscribe_to_sys(mqtt, admin):
     client = mqtt.connect(admin, device="sys")
     assert client.subscribe("$SYS/#")[0] < 0x80
@@ -747,6 +775,42 @@ def test_member_publish_trick_is_refused_and_goes_nowhere(stack, raw, shared_roo
     barrier(room.o, room.conv, room.w)
     assert seen_by([room.o, room.w], word) == []
     assert stored_rows(stack, word) == []
+
+
+# ------------------------------------------------------------------ MQTT 5 properties
+
+
+def spoofing_properties(victim_id):
+    props = Properties(PacketTypes.PUBLISH)
+    props.UserProperty = [("from", victim_id), ("verified", "true")]
+    props.ResponseTopic = f"user/{victim_id}/inbox"
+    props.CorrelationData = b"spoofed-correlation"
+    props.ContentType = "text/html"
+    return props
+
+
+@pytest.mark.parametrize("leaf", ["m", "typing"])
+def test_publish_properties_of_the_sender_are_not_passed_on(api, mqtt, shared_room, leaf):
+    """DESIGN.md: what subscribers receive is the server's rewrite, and a
+    client-sent value is never passed on.  An MQTT 5 sender attaches user
+    properties (a "from" naming someone else), a response topic,
+    correlation data and a content type; an MQTT 5 member receives the
+    rewrite without any of them."""
+    room = shared_room
+    reader = mqtt.connect(room.witness, device=new_word("props"), protocol=V5)
+    subscribe_granted(reader, f"conv/{room.conv}/{leaf}")
+    sender = mqtt.connect(room.member, device=new_word("props"), protocol=V5)
+    word = new_word("props")
+    payload = chat(word, word) if leaf == "m" else {"state": "typing"}
+    assert sender.publish(f"conv/{room.conv}/{leaf}", payload,
+                          properties=spoofing_properties(room.owner.id)) < 0x80
+    got = reader.wait_message(f"conv/{room.conv}/{leaf}",
+                              lambda m: m.json and m.json.get("from") == room.member.id,
+                              timeout=WAIT)
+    passed_on = {name: getattr(got.properties, name) for name in
+                 ("UserProperty", "ResponseTopic", "CorrelationData", "ContentType")
+                 if got.properties is not None and hasattr(got.properties, name)}
+    assert passed_on == {}, f"the sender's properties reached a subscriber: {passed_on}"
 
 
 # ------------------------------------------------------------------ topic aliases
