@@ -71,6 +71,11 @@ static const option_def options[] = {
     {"--refresh-ttl", NULL, FOR_SERVE, NULL, offsetof(api_config, refresh_ttl),
      1, 3650L * 24 * 3600},
     {"--threads", NULL, FOR_SERVE, NULL, offsetof(api_config, threads), 1, 256},
+    /* 0 turns authors' edits (deletes) off. */
+    {"--edit-window", NULL, FOR_SERVE, NULL, offsetof(api_config, edit_window),
+     0, MESSAGE_WINDOW_MAX},
+    {"--delete-window", NULL, FOR_SERVE, NULL,
+     offsetof(api_config, delete_window), 0, MESSAGE_WINDOW_MAX},
     {"--schema-dir", NULL, FOR_MIGRATE, parse_string,
      offsetof(api_config, schema_dir), 0, 0},
     {"--username", NULL, FOR_ADDUSER, parse_string,
@@ -151,6 +156,8 @@ int config_parse(api_config *cfg, int argc, char *const argv[],
     cfg->access_ttl = 900;
     cfg->refresh_ttl = 30L * 24 * 3600;
     cfg->threads = 4;
+    cfg->edit_window = EDIT_WINDOW_DEFAULT;
+    cfg->delete_window = DELETE_WINDOW_DEFAULT;
 
     if (argc > 1 && argv[1][0] != '-') {
         if (strcmp(argv[1], "serve") == 0)
@@ -241,7 +248,8 @@ const char *config_usage(void)
            "             --database-url URL --jwt-secret-file PATH\n"
            "             [--issuer S] [--audience S]\n"
            "             [--access-ttl SECONDS] [--refresh-ttl SECONDS]\n"
-           "             [--threads N]\n"
+           "             [--threads N] [--edit-window SECONDS]\n"
+           "             [--delete-window SECONDS]\n"
            "  parley-api migrate --database-url URL --schema-dir DIR\n"
            "  parley-api adduser --database-url URL --username NAME\n"
            "             [--role user|admin|device] [--display-name NAME]\n"

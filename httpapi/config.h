@@ -29,6 +29,8 @@ typedef struct api_config {
     long access_ttl;  /* seconds */
     long refresh_ttl; /* seconds */
     unsigned threads;
+    long edit_window;   /* seconds an author may edit a message */
+    long delete_window; /* seconds an author may delete a message */
     /* every command */
     const char *database_url;
     /* migrate */
@@ -38,6 +40,10 @@ typedef struct api_config {
     const char *role;
     const char *display_name;
 } api_config;
+
+#define EDIT_WINDOW_DEFAULT 900
+#define DELETE_WINDOW_DEFAULT 3600
+#define MESSAGE_WINDOW_MAX (3650L * 24 * 3600) /* ten years */
 
 typedef const char *(*config_env_fn)(const char *name);
 

@@ -31,13 +31,59 @@ typedef struct stmt_def {
 #define CONV_SELECT                                                            \
     "SELECT " CONV_COLS " FROM members m"                                      \
     " JOIN conversations c ON c.id = m.conv_id"                                \
+    " LEFT JOIN receipts rr ON rr.conv_id = m.conv_id"                         \
+    " AND rr.user_id = m.user_id AND rr.kind = 'read'"                         \
     " LEFT JOIN LATERAL (SELECT x.ts, " MSG_COLS("x") " AS json"               \
     " FROM messages x WHERE x.conv_id = c.id ORDER BY x.id DESC LIMIT 1) lm"   \
     " ON true WHERE m.user_id = $1"
 
 #define MEMBER_SELECT                                                          \
-    "SELECT mm.conv_id, u.id, u.username, u.display_name, mm.role"             \
-    " FROM members mm JOIN users u ON u.id = mm.user_id"
+    "SELECT mm.conv_id, " MEMBER_COLS                                          \
+    " FROM members mm JOIN users u ON u.id = mm.user_id"                       \
+    " LEFT JOIN receipts rr ON rr.conv_id = mm.conv_id"                        \
+    " AND rr.user_id = mm.user_id AND rr.kind = 'read'"                        \
+    " LEFT JOIN receipts rd ON rd.conv_id = mm.conv_id"                        \
+    " AND rd.user_id = mm.user_id AND rd.kind = 'delivered'"
+
+/* The events of GET /v1/sync (handlers_sync.h) after cursor $2 in the
+ * conversations user $1 is a member of now, plus the conversation events
+ * about $1 elsewhere (their removal), at most $3, by seq.  Each source is
+ * read per conversation over its (conv_id, seq) index with its own LIMIT,
+ * so no more than $3 rows per conversation and source are looked at; the
+ * rows are then fetched again by (conv_id, seq) and only the page's
+ * messages are turned into JSON.  Columns: see SYNC_COL_* in
+ * handlers_sync.c. */
+#define SYNC_PICK(table)                                                       \
+    " FROM mine CROSS JOIN LATERAL (SELECT t.seq FROM " table " t"             \
+    " WHERE t.conv_id = mine.conv_id AND t.seq > $2::bigint"                   \
+    " ORDER BY t.seq LIMIT $3::int) p"
+
+#define SYNC_SQL                                                               \
+    "WITH mine AS (SELECT conv_id FROM members WHERE user_id = $1),"           \
+    " pick AS (SELECT * FROM ("                                                \
+    "  SELECT 1 AS src, mine.conv_id, p.seq" SYNC_PICK("messages")             \
+    "  UNION ALL SELECT 2, mine.conv_id, p.seq" SYNC_PICK("receipts")          \
+    "  UNION ALL SELECT 3, mine.conv_id, p.seq" SYNC_PICK("conv_events")       \
+    "  UNION ALL (SELECT 3, e.conv_id, e.seq FROM conv_events e"               \
+    "   WHERE e.user_id = $1 AND e.seq > $2::bigint"                           \
+    "   AND e.conv_id NOT IN (SELECT conv_id FROM mine)"                       \
+    "   ORDER BY e.seq LIMIT $3::int)"                                         \
+    " ) u ORDER BY seq LIMIT $3::int)"                                         \
+    " SELECT p.seq::text, p.conv_id::text,"                                    \
+    " CASE p.src WHEN 1 THEN CASE"                                             \
+    "  WHEN x.deleted_at IS NOT NULL OR x.hidden_at IS NOT NULL"               \
+    "  THEN 'deleted' WHEN x.edited_at IS NOT NULL THEN 'edited'"              \
+    "  ELSE 'message' END WHEN 2 THEN 'receipt' ELSE e.type END,"              \
+    " CASE WHEN p.src = 1 THEN " MSG_COLS("x") " END,"                         \
+    " r.user_id::text, r.kind, r.up_to::text, " SQL_MS("r.ts") ","            \
+    " e.payload::text"                                                         \
+    " FROM pick p"                                                             \
+    " LEFT JOIN messages x"                                                    \
+    "  ON p.src = 1 AND x.conv_id = p.conv_id AND x.seq = p.seq"               \
+    " LEFT JOIN receipts r"                                                    \
+    "  ON p.src = 2 AND r.conv_id = p.conv_id AND r.seq = p.seq"               \
+    " LEFT JOIN conv_events e ON p.src = 3 AND e.seq = p.seq"                  \
+    " ORDER BY p.seq"
 
 #define MSG_SELECT "SELECT " MSG_COLS("x") " FROM messages x WHERE x.conv_id = $1"
 
@@ -96,6 +142,33 @@ static const stmt_def stmts[STMT_COUNT] = {
     /* Whether a verified access token still stands: tokens issued at or
      * before tokens_valid_after (in whole seconds, as the broker compares)
      * were revoked; banned users are refused. */
+    [STMT_USER_ME] = {"user_me",
+                      "SELECT " ME_COLS("u") " FROM users u WHERE u.id = $1",
+                      1},
+    [STMT_USER_PASSWORD_HASH] = {"user_password_hash",
+                                 "SELECT password_hash FROM users"
+                                 " WHERE id = $1",
+                                 1},
+    /* PATCH /v1/me: $2 display name, $3 presence_hidden, $4 new password
+     * hash, each NULL to keep; $5, when set, the hash the new one
+     * replaces (a concurrent change makes the update match nothing).  A
+     * new password revokes every access token issued so far.  The last
+     * column tells whether presence_hidden changed. */
+    [STMT_USER_UPDATE] =
+        {"user_update",
+         "WITH old AS (SELECT id, presence_hidden FROM users"
+         "             WHERE id = $1 FOR UPDATE)"
+         " UPDATE users u SET display_name = coalesce($2, u.display_name),"
+         " presence_hidden = coalesce($3::boolean, u.presence_hidden),"
+         " password_hash = coalesce($4, u.password_hash),"
+         " tokens_valid_after = CASE WHEN $4::text IS NULL"
+         " THEN u.tokens_valid_after ELSE now() END"
+         " FROM old WHERE u.id = old.id"
+         " AND ($5::text IS NULL OR u.password_hash = $5)"
+         " RETURNING " ME_COLS("u") ","
+         " old.presence_hidden IS DISTINCT FROM u.presence_hidden",
+         5},
+
     [STMT_USER_AUTH] = {"user_auth",
                         "SELECT coalesce(floor(extract(epoch FROM"
                         " tokens_valid_after))::bigint, 0),"
@@ -151,9 +224,9 @@ static const stmt_def stmts[STMT_COUNT] = {
          1},
     [STMT_SESSIONS_REVOKE_USER] = {"sessions_revoke_user",
                                    "UPDATE login_sessions SET revoked_at = now(),"
-                                   " revoke_reason = 'logout_everywhere'"
+                                   " revoke_reason = $2"
                                    " WHERE user_id = $1 AND revoked_at IS NULL",
-                                   1},
+                                   2},
 
     [STMT_CONV_INSERT] = {"conv_insert",
                           "INSERT INTO conversations (id, kind, title,"
@@ -216,6 +289,65 @@ static const stmt_def stmts[STMT_COUNT] = {
                                " ORDER BY role = 'admin' DESC, joined_at, user_id"
                                " LIMIT 1",
                                1},
+
+    /* Mute: $3 unix ms, or NULL for ever ('infinity'). */
+    [STMT_MEMBER_MUTE] =
+        {"member_mute",
+         "UPDATE members SET muted_until = CASE WHEN $3::bigint IS NULL"
+         " THEN 'infinity'::timestamptz"
+         " ELSE timestamptz 'epoch' + $3::bigint * interval '1 millisecond'"
+         " END WHERE conv_id = $1 AND user_id = $2 RETURNING true",
+         3},
+    [STMT_MEMBER_UNMUTE] = {"member_unmute",
+                            "UPDATE members SET muted_until = NULL"
+                            " WHERE conv_id = $1 AND user_id = $2"
+                            " RETURNING true",
+                            2},
+
+    /* The read pointer (handlers_member_state.h): the database's time for the
+     * receipt, if up_to is a message of the conversation. */
+    [STMT_MSG_IN_CONV] = {"msg_in_conv",
+                          "SELECT " SQL_MS("now()") " FROM messages"
+                          " WHERE conv_id = $1 AND id = $2::bigint",
+                          2},
+    /* Moves the pointer forward only; returns a row if it moved.  Its seq
+     * is reserved here, in the transaction's last statement. */
+    [STMT_RECEIPT_READ] =
+        {"receipt_read",
+         "WITH s AS (SELECT parley_reserve_seq(1) AS seq)"
+         " INSERT INTO receipts AS r (conv_id, user_id, kind, up_to, ts, seq)"
+         " SELECT $1, $2, 'read', $3::bigint, now(), s.seq FROM s"
+         " ON CONFLICT (conv_id, user_id, kind) DO UPDATE"
+         " SET up_to = EXCLUDED.up_to, ts = EXCLUDED.ts, seq = EXCLUDED.seq"
+         " WHERE r.up_to < EXCLUDED.up_to RETURNING r.seq",
+         3},
+
+    /* Edits and deletes (handlers_messages.h): the message $1 and what
+     * permissions.h decides on, for member $2, locked.  No row: no such
+     * message, or $2 is not a member of its conversation. */
+    [STMT_MSG_LOCK] =
+        {"msg_lock",
+         "SELECT x.conv_id, x.sender_id = $2, x.type = 'text',"
+         " x.deleted_at IS NOT NULL, x.hidden_at IS NOT NULL, m.role,"
+         " " SQL_MS("now()") " - " SQL_MS("x.ts")
+         " FROM messages x"
+         " JOIN members m ON m.conv_id = x.conv_id AND m.user_id = $2"
+         " WHERE x.id = $1::bigint FOR UPDATE OF x",
+         2},
+    /* The new seq is the transaction's last statement. */
+    [STMT_MSG_EDIT] = {"msg_edit",
+                       "UPDATE messages x SET body = $2, edited_at = now(),"
+                       " seq = parley_reserve_seq(1)"
+                       " WHERE x.id = $1::bigint RETURNING " MSG_COLS("x"),
+                       2},
+    [STMT_MSG_DELETE] = {"msg_delete",
+                         "UPDATE messages SET body = NULL, extra = '{}',"
+                         " deleted_at = now(), seq = parley_reserve_seq(1)"
+                         " WHERE id = $1::bigint",
+                         1},
+
+    [STMT_SYNC_HEAD] = {"sync_head", "SELECT value FROM change_counter", 0},
+    [STMT_SYNC] = {"sync", SYNC_SQL, 3},
 
     [STMT_MSGS_LATEST] = {"msgs_latest",
                           MSG_SELECT " ORDER BY x.id DESC LIMIT $2", 2},

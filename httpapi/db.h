@@ -24,6 +24,9 @@ typedef enum db_stmt {
     STMT_USER_BY_ID,
     STMT_USER_PUBLIC,
     STMT_USERS_COUNT,
+    STMT_USER_ME,
+    STMT_USER_PASSWORD_HASH,
+    STMT_USER_UPDATE,
     STMT_USER_AUTH,
     STMT_USER_REVOKE_TOKENS,
     /* sessions and refresh tokens */
@@ -50,10 +53,21 @@ typedef enum db_stmt {
     STMT_MEMBER_SET_ROLE,
     STMT_OWNER_COUNT,
     STMT_MEMBER_SUCCESSOR,
+    STMT_MEMBER_MUTE,
+    STMT_MEMBER_UNMUTE,
+    /* receipts */
+    STMT_MSG_IN_CONV,
+    STMT_RECEIPT_READ,
     /* messages */
     STMT_MSGS_LATEST,
     STMT_MSGS_BEFORE,
     STMT_MSGS_AFTER,
+    STMT_MSG_LOCK,
+    STMT_MSG_EDIT,
+    STMT_MSG_DELETE,
+    /* sync */
+    STMT_SYNC_HEAD,
+    STMT_SYNC,
     STMT_COUNT
 } db_stmt;
 

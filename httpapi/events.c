@@ -38,6 +38,32 @@ char *event_sessions_revoked(const char *user)
         json_pack("{s:s,s:s}", "type", "sessions_revoked", "user", user));
 }
 
+char *event_presence_changed(const char *user)
+{
+    return dump_new(
+        json_pack("{s:s,s:s}", "type", "presence_changed", "user", user));
+}
+
+char *event_message_edited(const char *conv, const char *id)
+{
+    return dump_new(
+        json_pack("{s:s,s:s,s:s}", "type", "edited", "conv", conv, "id", id));
+}
+
+char *event_message_deleted(const char *conv, const char *id)
+{
+    return dump_new(
+        json_pack("{s:s,s:s,s:s}", "type", "deleted", "conv", conv, "id", id));
+}
+
+char *event_receipt(const char *conv, const char *user, const char *kind,
+                    const char *up_to, long long ts)
+{
+    return dump_new(json_pack("{s:s,s:s,s:s,s:s,s:s,s:I}", "type", "receipt",
+                              "conv", conv, "user", user, "kind", kind, "up_to",
+                              up_to, "ts", (json_int_t)ts));
+}
+
 int event_notify_new(db_conn *c, char *payload)
 {
     int rc;

@@ -5,7 +5,13 @@
  *   {"type":"member_added","conv":"<uuid>","user":"<uuid>","role":"member"}
  *   {"type":"member_removed","conv":"<uuid>","user":"<uuid>"}
  *   {"type":"role_changed","conv":"<uuid>","user":"<uuid>","role":"admin"}
- *   {"type":"sessions_revoked","user":"<uuid>"}   (logout everywhere)
+ *   {"type":"sessions_revoked","user":"<uuid>"}   (logout everywhere,
+ *                                                 password change)
+ *   {"type":"presence_changed","user":"<uuid>"}   (presence hidden/shown)
+ *   {"type":"edited","conv":"<uuid>","id":"<message id>"}
+ *   {"type":"deleted","conv":"<uuid>","id":"<message id>"}
+ *   {"type":"receipt","conv":"<uuid>","user":"<uuid>","kind":"read",
+ *    "up_to":"<message id>","ts":<unix ms>}        (a read pointer moved)
  *
  * The broker plugin LISTENs on parley_events and updates its membership
  * cache (who may use conv/{c}/...) and user flags from these.  A payload is
@@ -30,6 +36,12 @@ char *event_member_added(const char *conv, const char *user, const char *role);
 char *event_member_removed(const char *conv, const char *user);
 char *event_role_changed(const char *conv, const char *user, const char *role);
 char *event_sessions_revoked(const char *user);
+char *event_presence_changed(const char *user);
+char *event_message_edited(const char *conv, const char *id);
+char *event_message_deleted(const char *conv, const char *id);
+/* kind: "read" or "delivered"; up_to: a message id; ts: unix ms. */
+char *event_receipt(const char *conv, const char *user, const char *kind,
+                    const char *up_to, long long ts);
 
 /* Sends payload on parley_events within c's current transaction, then
  * frees payload (NULL, an allocation failure, counts as a failure).  For

@@ -332,7 +332,8 @@ void handle_auth_logout(api_request *r, db_conn *db)
     /* Everywhere: no refresh token works any more, no access token issued
      * until now either (here and at the broker, which is told to look). */
     if (everywhere &&
-        (DB_EXEC_DISCARD(db, STMT_SESSIONS_REVOKE_USER, r->claims.sub) != 0 ||
+        (DB_EXEC_DISCARD(db, STMT_SESSIONS_REVOKE_USER, r->claims.sub,
+                         "logout_everywhere") != 0 ||
          DB_EXEC_DISCARD(db, STMT_USER_REVOKE_TOKENS, r->claims.sub) != 0 ||
          event_notify_new(db, event_sessions_revoked(r->claims.sub)) != 0))
         goto fail;

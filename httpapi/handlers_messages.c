@@ -1,14 +1,29 @@
 /*
- * handlers_messages.c - conversation history (see handlers_messages.h).
+ * handlers_messages.c - conversation history, edits and deletes (see
+ * handlers_messages.h).
  */
 #include "handlers_messages.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "events.h"
 #include "ids.h"
 #include "objects.h"
+#include "permissions.h"
+#include "uuid.h"
+#include "validate.h"
+
+/* Columns of STMT_MSG_LOCK. */
+#define LOCK_COL_CONV 0
+#define LOCK_COL_AUTHOR 1
+#define LOCK_COL_TEXT 2
+#define LOCK_COL_DELETED 3
+#define LOCK_COL_HIDDEN 4
+#define LOCK_COL_ROLE 5
+#define LOCK_COL_AGE 6
 
 /* Reads one id parameter.  Returns 1 when present and valid, 0 when
  * absent, -1 when invalid or repeated. */
@@ -120,4 +135,154 @@ void handle_messages_list(api_request *r, db_conn *db)
     reply_json_new(&r->reply, MHD_HTTP_OK,
                    json_pack("{s:o,s:b}", "messages", list, "has_more",
                              rows > (int)q.limit));
+}
+
+/* Inside a transaction: locks message id for member me and reads what
+ * permissions.h decides on, and the message's conversation into conv.
+ * Returns 1, 0 when there is no such message or me is not a member of its
+ * conversation, -1 on error. */
+static int lock_message(db_conn *db, const char *id, const char *me,
+                        message_facts *f, char conv[UUID_STR_LEN + 1])
+{
+    PGresult *res = DB_EXEC(db, STMT_MSG_LOCK, id, me);
+    int rc = 0;
+
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) == 1) {
+        memset(f, 0, sizeof *f);
+        f->is_author = PQgetvalue(res, 0, LOCK_COL_AUTHOR)[0] == 't';
+        f->is_text = PQgetvalue(res, 0, LOCK_COL_TEXT)[0] == 't';
+        f->deleted = PQgetvalue(res, 0, LOCK_COL_DELETED)[0] == 't';
+        f->hidden = PQgetvalue(res, 0, LOCK_COL_HIDDEN)[0] == 't';
+        f->age_ms = strtoll(PQgetvalue(res, 0, LOCK_COL_AGE), NULL, 10);
+        snprintf(conv, UUID_STR_LEN + 1, "%s",
+                 PQgetvalue(res, 0, LOCK_COL_CONV));
+        rc = member_role_parse(PQgetvalue(res, 0, LOCK_COL_ROLE), &f->role) == 0
+                 ? 1
+                 : -1;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Sets r's reply for a verdict other than MESSAGE_ALLOWED. */
+static void reply_refused(api_request *r, message_verdict v, bool edit)
+{
+    switch (v) {
+    case MESSAGE_GONE:
+        if (edit)
+            reply_error(&r->reply, MHD_HTTP_CONFLICT, "message_deleted",
+                        "the message was deleted");
+        else
+            reply_empty(&r->reply, MHD_HTTP_NO_CONTENT);
+        break;
+    case MESSAGE_NOT_AUTHOR:
+        reply_error(&r->reply, MHD_HTTP_FORBIDDEN, "forbidden",
+                    edit ? "only the author may edit a message"
+                         : "only the author, or an owner or admin of the "
+                           "conversation, may delete a message");
+        break;
+    case MESSAGE_NOT_TEXT:
+        reply_bad_request(&r->reply, "only text messages can be edited");
+        break;
+    case MESSAGE_WINDOW_PASSED:
+        if (edit)
+            reply_error(&r->reply, MHD_HTTP_FORBIDDEN, "edit_window_passed",
+                        "the time to edit this message has passed");
+        else
+            reply_error(&r->reply, MHD_HTTP_FORBIDDEN, "delete_window_passed",
+                        "the time to delete this message has passed");
+        break;
+    case MESSAGE_ALLOWED:
+    default:
+        reply_internal(&r->reply);
+        break;
+    }
+}
+
+void handle_message_edit(api_request *r, db_conn *db)
+{
+    const char *id = r->route.message, *text = NULL;
+    char conv[UUID_STR_LEN + 1];
+    json_t *body = request_json_object(r, false);
+    PGresult *res = NULL;
+    message_verdict v;
+    message_facts f;
+    size_t len = 0;
+    int rc;
+
+    if (body == NULL)
+        return;
+    if (json_field_string(body, "body", &text, &len) != 1 ||
+        !message_body_valid(text, len)) {
+        reply_bad_request(&r->reply, "body must be 1 to 4000 characters");
+        goto done;
+    }
+    if (db_begin(db) != 0)
+        goto internal;
+    rc = lock_message(db, id, r->claims.sub, &f, conv);
+    if (rc < 0)
+        goto fail;
+    if (rc == 0) {
+        db_rollback(db);
+        reply_not_found(&r->reply);
+        goto done;
+    }
+    v = message_may_edit(&f, r->ctx->cfg.edit_window);
+    if (v != MESSAGE_ALLOWED) {
+        db_rollback(db);
+        reply_refused(r, v, true);
+        goto done;
+    }
+    /* The event first: the statement that reserves the seq comes last. */
+    if (event_notify_new(db, event_message_edited(conv, id)) != 0)
+        goto fail;
+    res = DB_EXEC(db, STMT_MSG_EDIT, id, text);
+    if (res == NULL || PQntuples(res) != 1 || db_commit(db) != 0)
+        goto fail;
+    reply_json_new(&r->reply, MHD_HTTP_OK, message_object_new(res, 0, 0));
+    goto done;
+fail:
+    db_rollback(db);
+internal:
+    reply_internal(&r->reply);
+done:
+    PQclear(res);
+    json_decref(body);
+}
+
+void handle_message_delete(api_request *r, db_conn *db)
+{
+    const char *id = r->route.message;
+    char conv[UUID_STR_LEN + 1];
+    message_verdict v;
+    message_facts f;
+    int rc;
+
+    if (db_begin(db) != 0)
+        goto internal;
+    rc = lock_message(db, id, r->claims.sub, &f, conv);
+    if (rc < 0)
+        goto fail;
+    if (rc == 0) {
+        db_rollback(db);
+        reply_not_found(&r->reply);
+        return;
+    }
+    v = message_may_delete(&f, r->ctx->cfg.delete_window);
+    if (v != MESSAGE_ALLOWED) {
+        db_rollback(db);
+        reply_refused(r, v, false);
+        return;
+    }
+    if (event_notify_new(db, event_message_deleted(conv, id)) != 0 ||
+        DB_EXEC_DISCARD(db, STMT_MSG_DELETE, id) != 0 || db_commit(db) != 0)
+        goto fail;
+    reply_empty(&r->reply, MHD_HTTP_NO_CONTENT);
+    return;
+fail:
+    db_rollback(db);
+internal:
+    reply_internal(&r->reply);
 }

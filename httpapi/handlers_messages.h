@@ -1,6 +1,8 @@
 /*
- * handlers_messages.h - GET /v1/conversations/{c}/messages: a member's view
- * of a conversation's history, paged by keyset over (conv_id, id DESC).
+ * handlers_messages.h - messages over HTTP: history, edits and deletes.
+ *
+ * GET /v1/conversations/{c}/messages: a member's view of a conversation's
+ * history, paged by keyset over (conv_id, id DESC).
  *
  *   (no bound)    the newest `limit` messages
  *   before=<id>   the newest `limit` messages with id < before
@@ -9,6 +11,24 @@
  * Pages are always returned newest first; has_more says whether more
  * messages lie beyond the page in the direction of travel (older for
  * before and no bound, newer for after).
+ *
+ * PATCH /v1/messages/{id} {"body"} and DELETE /v1/messages/{id}: edits and
+ * deletes, decided by permissions.h (author, text, windows, roles).  Each
+ * is one transaction that locks the message, announces
+ * {"type":"edited"|"deleted","conv","id"} on parley_events and, as its
+ * last statement, renumbers the message with a new change seq, so
+ * GET /v1/sync returns its new state once.  An edit sets body and
+ * edited_at and answers the message object; a delete keeps a tombstone
+ * (deleted_at set, body and extra cleared) and answers 204.
+ *
+ *   no such message, or not a member of its conversation   404 not_found
+ *   edit of a deleted or hidden message                     409 message_deleted
+ *   delete of a deleted message                             204, no change
+ *   someone else's message (and, for a delete, no owner or
+ *   admin role)                                             403 forbidden
+ *   edit of a message that is not text                      400 bad_request
+ *   the author's window has passed                          403
+ *                        edit_window_passed / delete_window_passed
  */
 #ifndef PARLEY_API_HANDLERS_MESSAGES_H
 #define PARLEY_API_HANDLERS_MESSAGES_H
@@ -43,5 +63,7 @@ int history_query_parse(const query_param *params, size_t n, history_query *out,
                         const char **why);
 
 void handle_messages_list(api_request *r, db_conn *db);
+void handle_message_edit(api_request *r, db_conn *db);
+void handle_message_delete(api_request *r, db_conn *db);
 
 #endif

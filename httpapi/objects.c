@@ -31,12 +31,41 @@ error:
     return NULL;
 }
 
+/* A text column as a string, or null. */
+static json_t *text_or_null(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? json_null() : text(res, row, col);
+}
+
+json_t *me_object_new(const PGresult *res, int row, int col)
+{
+    json_t *o = user_object_new(res, row, col, false), *seen;
+
+    if (o == NULL)
+        return NULL;
+    seen = PQgetisnull(res, row, col + USER_NCOLS + 1)
+               ? json_null()
+               : json_integer(strtoll(
+                     PQgetvalue(res, row, col + USER_NCOLS + 1), NULL, 10));
+    if (json_object_set_new(
+            o, "presence_hidden",
+            json_boolean(PQgetvalue(res, row, col + USER_NCOLS)[0] == 't')) !=
+            0 ||
+        json_object_set_new(o, "last_seen", seen) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 json_t *member_object_new(const PGresult *res, int row, int col)
 {
-    return json_pack("{s:s,s:s,s:s,s:s}", "id", PQgetvalue(res, row, col),
-                     "username", PQgetvalue(res, row, col + 1), "display_name",
-                     PQgetvalue(res, row, col + 2), "role",
-                     PQgetvalue(res, row, col + 3));
+    return json_pack(
+        "{s:s,s:s,s:s,s:s,s:o,s:o}", "id", PQgetvalue(res, row, col),
+        "username", PQgetvalue(res, row, col + 1), "display_name",
+        PQgetvalue(res, row, col + 2), "role", PQgetvalue(res, row, col + 3),
+        "read_up_to", text_or_null(res, row, col + 4), "delivered_up_to",
+        text_or_null(res, row, col + 5));
 }
 
 json_t *message_object_new(const PGresult *res, int row, int col)
@@ -69,21 +98,19 @@ json_t *message_object_new(const PGresult *res, int row, int col)
 
 json_t *conv_object_new(const PGresult *res, int row, json_t *members)
 {
-    json_t *title, *muted, *last;
+    json_t *last;
 
     if (members == NULL)
         return NULL;
-    title = PQgetisnull(res, row, 2) ? json_null() : text(res, row, 2);
-    muted = PQgetisnull(res, row, 5) ? json_null() : text(res, row, 5);
     last = message_object_new(res, row, 6);
     if (last == NULL)
         last = json_null();
-    /* Unread counts come with read receipts; the field is here, at 0, so
-     * clients can rely on it. */
-    return json_pack("{s:s,s:s,s:o,s:s,s:o,s:o,s:i,s:o,s:s}", "id",
-                     PQgetvalue(res, row, 0), "kind", PQgetvalue(res, row, 1),
-                     "title", title, "role", PQgetvalue(res, row, 3), "members",
-                     members, "last_message", last, "unread_count", 0,
-                     "muted_until", muted, "created_at",
-                     PQgetvalue(res, row, 4));
+    return json_pack(
+        "{s:s,s:s,s:o,s:s,s:o,s:o,s:I,s:o,s:b,s:s}", "id",
+        PQgetvalue(res, row, 0), "kind", PQgetvalue(res, row, 1), "title",
+        text_or_null(res, row, 2), "role", PQgetvalue(res, row, 3), "members",
+        members, "last_message", last, "unread_count",
+        (json_int_t)strtoll(PQgetvalue(res, row, 7), NULL, 10), "muted_until",
+        text_or_null(res, row, 5), "muted", PQgetvalue(res, row, 8)[0] == 't',
+        "created_at", PQgetvalue(res, row, 4));
 }

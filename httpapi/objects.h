@@ -18,23 +18,50 @@
     "to_char(" col " AT TIME ZONE 'UTC', "                                      \
     "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
+/* A timestamptz as unix milliseconds (bigint), rounded as
+ * parley_message_json rounds message times; NULL stays NULL. */
+#define SQL_MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
+
 /* id, username, display_name, role, created_at */
 #define USER_COLS(a)                                                           \
     a ".id, " a ".username, " a ".display_name, " a ".role, " SQL_TIME(a       \
                                                               ".created_at")
 #define USER_NCOLS 5
 
+/* The caller's own user: USER_COLS, presence_hidden, last_seen (ms). */
+#define ME_COLS(a)                                                             \
+    USER_COLS(a) ", " a ".presence_hidden, " SQL_MS(a ".last_seen")
+#define ME_NCOLS 7
+
 /* The message object as one JSON text, from schema/003's
  * parley_message_json (shared with sync and the broker's edit events). */
 #define MSG_COLS(a) "parley_message_json(" a ")::text"
 
 /* A conversation as seen by one member, over aliases c (conversations),
- * m (the member's own row) and lm (a lateral select of its last message as
- * lm.json, may be NULL): id, kind, title, my role, created_at, my
- * muted_until, last message JSON. */
+ * m (the member's own row), rr (the member's read receipt, may be NULL)
+ * and lm (a lateral select of its last message as lm.json, may be NULL):
+ * id, kind, title, my role, created_at, my muted_until (NULL unless muted
+ * until a time still ahead: also NULL when muted for ever), last message
+ * JSON, my unread count, whether I mute it now.
+ *
+ * Unread: messages after my read pointer (all without one) that others
+ * sent and that are neither deleted nor hidden; a range scan of
+ * messages_conv_id from the pointer on. */
 #define CONV_COLS                                                              \
-    "c.id, c.kind, c.title, m.role, " SQL_TIME(                                \
-        "c.created_at") ", " SQL_TIME("m.muted_until") ", lm.json"
+    "c.id, c.kind, c.title, m.role, " SQL_TIME("c.created_at") ","            \
+    " CASE WHEN m.muted_until > now() THEN " SQL_TIME("m.muted_until") " END," \
+    " lm.json,"                                                                \
+    " (SELECT count(*) FROM messages u WHERE u.conv_id = c.id"                 \
+    "  AND u.id > coalesce(rr.up_to, -1) AND u.sender_id <> m.user_id"         \
+    "  AND u.deleted_at IS NULL AND u.hidden_at IS NULL),"                     \
+    " coalesce(m.muted_until > now(), false)"
+
+/* A member with its receipts, over aliases mm (members), u (users), rr and
+ * rd (its read and delivered receipts, may be NULL): id, username,
+ * display_name, role, read up_to, delivered up_to. */
+#define MEMBER_COLS                                                            \
+    "u.id, u.username, u.display_name, mm.role, rr.up_to::text,"               \
+    " rd.up_to::text"
 
 /* clang-format on */
 
@@ -44,8 +71,13 @@
 json_t *user_object_new(const PGresult *res, int row, int col,
                         bool public_only);
 
-/* A conversation member: {"id","username","display_name","role"} from
- * (id, username, display_name, member role) at column col. */
+/* The caller's own user object: the user object with "presence_hidden"
+ * and "last_seen" (unix ms, or null), from ME_COLS at column col. */
+json_t *me_object_new(const PGresult *res, int row, int col);
+
+/* A conversation member: {"id","username","display_name","role",
+ * "read_up_to","delivered_up_to"} from MEMBER_COLS at column col; the
+ * pointers are message ids, or null. */
 json_t *member_object_new(const PGresult *res, int row, int col);
 
 /* The message object from MSG_COLS at column col: what subscribers
@@ -58,8 +90,8 @@ json_t *message_object_new(const PGresult *res, int row, int col);
 
 /* The conversation object from CONV_COLS at column 0:
  * {"id","kind","title","role","members","last_message","unread_count",
- *  "muted_until","created_at"}.  Takes ownership of members (an array of
- * member objects) even on failure.  Returns a new reference, or NULL. */
+ *  "muted_until","muted","created_at"}.  Takes ownership of members (an array
+ * of member objects) even on failure.  Returns a new reference, or NULL. */
 json_t *conv_object_new(const PGresult *res, int row, json_t *members);
 
 #endif

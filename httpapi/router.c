@@ -9,7 +9,7 @@
 
 typedef struct route_def {
     http_method method;
-    const char *pattern; /* segments: words, ":conv", ":user" */
+    const char *pattern; /* segments: words, ":conv", ":user", ":message" */
     route_id id;
 } route_def;
 
@@ -20,6 +20,7 @@ static const route_def routes[] = {
     {HTTP_POST, "/v1/auth/refresh", ROUTE_AUTH_REFRESH},
     {HTTP_POST, "/v1/auth/logout", ROUTE_AUTH_LOGOUT},
     {HTTP_GET, "/v1/me", ROUTE_ME},
+    {HTTP_PATCH, "/v1/me", ROUTE_ME_UPDATE},
     {HTTP_GET, "/v1/users/:user", ROUTE_USER_GET},
     {HTTP_POST, "/v1/conversations", ROUTE_CONV_CREATE},
     {HTTP_GET, "/v1/conversations", ROUTE_CONV_LIST},
@@ -28,6 +29,12 @@ static const route_def routes[] = {
     {HTTP_DELETE, "/v1/conversations/:conv/members/:user", ROUTE_MEMBER_REMOVE},
     {HTTP_PATCH, "/v1/conversations/:conv/members/:user", ROUTE_MEMBER_UPDATE},
     {HTTP_GET, "/v1/conversations/:conv/messages", ROUTE_MESSAGES_LIST},
+    {HTTP_POST, "/v1/conversations/:conv/read", ROUTE_CONV_READ},
+    {HTTP_PUT, "/v1/conversations/:conv/mute", ROUTE_CONV_MUTE},
+    {HTTP_DELETE, "/v1/conversations/:conv/mute", ROUTE_CONV_UNMUTE},
+    {HTTP_PATCH, "/v1/messages/:message", ROUTE_MESSAGE_EDIT},
+    {HTTP_DELETE, "/v1/messages/:message", ROUTE_MESSAGE_DELETE},
+    {HTTP_GET, "/v1/sync", ROUTE_SYNC},
 };
 
 http_method http_method_parse(const char *name)
@@ -48,6 +55,25 @@ http_method http_method_parse(const char *name)
     return HTTP_OTHER;
 }
 
+/* Copies a path segment s[0..len) that is a message id into out.  Returns
+ * false when it is not one (id_parse's rules: decimal, no sign or leading
+ * zero, at most INT64_MAX). */
+static bool message_segment_copy(const char *s, size_t len,
+                                 char out[PARLEY_ID_STR_MAX + 1])
+{
+    uint64_t id;
+
+    if (len == 0 || len > PARLEY_ID_STR_MAX)
+        return false;
+    memcpy(out, s, len);
+    out[len] = '\0';
+    if (id_parse(out, &id) != 0) {
+        out[0] = '\0';
+        return false;
+    }
+    return true;
+}
+
 /* Matches path against one pattern, capturing into out.  Both start with
  * '/'; segments are compared one by one. */
 static bool pattern_match(const char *pattern, const char *path,
@@ -57,6 +83,7 @@ static bool pattern_match(const char *pattern, const char *path,
 
     out->conv[0] = '\0';
     out->user[0] = '\0';
+    out->message[0] = '\0';
     while (*p != '\0') {
         if (*p != '/' || *s != '/')
             return false;
@@ -64,7 +91,10 @@ static bool pattern_match(const char *pattern, const char *path,
         s++;
         size_t plen = strcspn(p, "/");
         size_t slen = strcspn(s, "/");
-        if (p[0] == ':') {
+        if (plen == 8 && strncmp(p, ":message", 8) == 0) {
+            if (!message_segment_copy(s, slen, out->message))
+                return false;
+        } else if (p[0] == ':') {
             char *dst;
             if (plen == 5 && strncmp(p, ":conv", 5) == 0)
                 dst = out->conv;

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ids.h"
 #include "uuid.h"
 
 #define ROUTER_PATH_MAX 1024
@@ -43,6 +44,13 @@ typedef enum route_id {
     ROUTE_MEMBER_REMOVE,
     ROUTE_MEMBER_UPDATE,
     ROUTE_MESSAGES_LIST,
+    ROUTE_ME_UPDATE,
+    ROUTE_CONV_READ,
+    ROUTE_CONV_MUTE,
+    ROUTE_CONV_UNMUTE,
+    ROUTE_MESSAGE_EDIT,
+    ROUTE_MESSAGE_DELETE,
+    ROUTE_SYNC,
     ROUTE_COUNT
 } route_id;
 
@@ -56,7 +64,11 @@ typedef struct route_match {
     route_id id;
     char conv[UUID_STR_LEN + 1]; /* ":conv" segment, "" when none */
     char user[UUID_STR_LEN + 1]; /* ":user" segment, "" when none */
-    unsigned allowed;            /* on ROUTE_BAD_METHOD: http_method bits */
+    /* ":message" segment, a decimal message id as common/ids.h id_parse
+     * accepts it (no sign, no leading zero, at most INT64_MAX), "" when
+     * none */
+    char message[PARLEY_ID_STR_MAX + 1];
+    unsigned allowed; /* on ROUTE_BAD_METHOD: http_method bits */
 } route_match;
 
 /* Classifies a request method name.  HEAD is answered as GET. */

@@ -25,7 +25,9 @@
 #include "bearer.h"
 #include "handlers_auth.h"
 #include "handlers_conversations.h"
+#include "handlers_member_state.h"
 #include "handlers_messages.h"
+#include "handlers_sync.h"
 #include "handlers_users.h"
 #include "log.h"
 #include "request.h"
@@ -62,6 +64,13 @@ static const route_handler handlers[ROUTE_COUNT] = {
     [ROUTE_MEMBER_REMOVE] = {handle_member_remove, AUTH_REQUIRED},
     [ROUTE_MEMBER_UPDATE] = {handle_member_update, AUTH_REQUIRED},
     [ROUTE_MESSAGES_LIST] = {handle_messages_list, AUTH_REQUIRED},
+    [ROUTE_ME_UPDATE] = {handle_me_update, AUTH_REQUIRED},
+    [ROUTE_CONV_READ] = {handle_conv_read, AUTH_REQUIRED},
+    [ROUTE_CONV_MUTE] = {handle_conv_mute, AUTH_REQUIRED},
+    [ROUTE_CONV_UNMUTE] = {handle_conv_unmute, AUTH_REQUIRED},
+    [ROUTE_MESSAGE_EDIT] = {handle_message_edit, AUTH_REQUIRED},
+    [ROUTE_MESSAGE_DELETE] = {handle_message_delete, AUTH_REQUIRED},
+    [ROUTE_SYNC] = {handle_sync, AUTH_REQUIRED},
 };
 
 static void reply_unauthorized(api_request *r, const char *why)
@@ -90,6 +99,10 @@ static void dispatch(api_request *r)
         return;
     }
     h = &handlers[r->route.id];
+    if (h->fn == NULL) {
+        reply_not_found(&r->reply);
+        return;
+    }
     request_collect_params(r);
     if (r->params_bad) {
         reply_bad_request(&r->reply, "malformed query string");

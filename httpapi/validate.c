@@ -63,6 +63,16 @@ bool text_label_valid(const char *s, size_t len, size_t max_chars)
     return has_visible;
 }
 
+bool message_body_valid(const char *s, size_t len)
+{
+    size_t chars;
+
+    if (s == NULL || len == 0 || !utf8_valid(s, len))
+        return false;
+    chars = utf8_length(s, len);
+    return chars >= 1 && chars <= MESSAGE_BODY_MAX;
+}
+
 int user_role_parse(const char *s, user_role *out)
 {
     if (s == NULL)

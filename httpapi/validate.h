@@ -1,6 +1,7 @@
 /*
  * validate.h - pure checks of the names and strings clients send: usernames,
- * device names, passwords, display names, conversation titles and roles.
+ * device names, passwords, display names, conversation titles, message
+ * bodies and roles.
  * Every function takes an explicit length, so embedded NULs are refused
  * rather than silently truncating the value.
  */
@@ -15,8 +16,9 @@
 #define DEVICE_MAX 64
 #define PASSWORD_MIN 8
 #define PASSWORD_MAX 1024
-#define DISPLAY_NAME_MAX 64 /* characters (code points), as the schema */
-#define TITLE_MAX 128       /* characters (code points), as the schema */
+#define DISPLAY_NAME_MAX 64   /* characters (code points), as the schema */
+#define TITLE_MAX 128         /* characters (code points), as the schema */
+#define MESSAGE_BODY_MAX 4000 /* characters, as the broker's default */
 
 /* ^[A-Za-z0-9_.-]{3,32}$ */
 bool username_valid(const char *s, size_t len);
@@ -30,6 +32,10 @@ bool password_valid(const char *s, size_t len);
 /* Valid UTF-8 of 1..max_chars code points, no control characters (C0, DEL,
  * C1), not only spaces.  Used for display names and titles. */
 bool text_label_valid(const char *s, size_t len, size_t max_chars);
+
+/* A message body as an edit sets it: valid UTF-8 of 1..MESSAGE_BODY_MAX
+ * code points, no NUL.  The broker's rule for a text message's body. */
+bool message_body_valid(const char *s, size_t len);
 
 typedef enum user_role {
     USER_ROLE_USER,

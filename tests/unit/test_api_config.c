@@ -62,6 +62,8 @@ static void test_serve_defaults(void **state)
     assert_int_equal(c.access_ttl, 900);
     assert_int_equal(c.refresh_ttl, 30L * 24 * 3600);
     assert_int_equal(c.threads, 4);
+    assert_int_equal(c.edit_window, 900);
+    assert_int_equal(c.delete_window, 3600);
     assert_string_equal(c.database_url, "dbname=x");
     assert_string_equal(c.jwt_secret_file, "/s");
 }
@@ -152,6 +154,40 @@ static void test_errors(void **state)
         char *argv[] = {"parley-api"};
         expect_error(argv, 1, bad_port_env);
     }
+}
+
+static void test_message_windows(void **state)
+{
+    char *set[] = {"parley-api", "--edit-window", "2", "--delete-window=0"};
+    char *max[] = {"parley-api", "--edit-window", "315360000",
+                   "--delete-window", "315360000"};
+    char *over[] = {"parley-api", "--edit-window", "315360001"};
+    char *neg[] = {"parley-api", "--delete-window", "-1"};
+    char *pad[] = {"parley-api", "--edit-window", "0900"};
+    char *unit[] = {"parley-api", "--edit-window", "15m"};
+    char *empty[] = {"parley-api", "--delete-window="};
+    char *in_migrate[] = {"parley-api", "migrate",       "--schema-dir",
+                          "s",          "--edit-window", "5"};
+    api_config c;
+    char err[256];
+
+    (void)state;
+    assert_int_equal(
+        config_parse(&c, ARGC(set), set, test_env, err, sizeof err), 0);
+    assert_int_equal(c.edit_window, 2);
+    assert_int_equal(c.delete_window, 0); /* 0: authors may not delete */
+    assert_int_equal(
+        config_parse(&c, ARGC(max), max, test_env, err, sizeof err), 0);
+    assert_int_equal(c.edit_window, MESSAGE_WINDOW_MAX);
+    assert_int_equal(c.delete_window, MESSAGE_WINDOW_MAX);
+    expect_error(over, ARGC(over), test_env);
+    expect_error(neg, ARGC(neg), test_env);
+    expect_error(pad, ARGC(pad), test_env);
+    expect_error(unit, ARGC(unit), test_env);
+    expect_error(empty, ARGC(empty), test_env);
+    expect_error(in_migrate, ARGC(in_migrate), test_env);
+    assert_non_null(strstr(config_usage(), "--edit-window"));
+    assert_non_null(strstr(config_usage(), "--delete-window"));
 }
 
 static void test_required(void **state)
@@ -269,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_serve_defaults),
         cmocka_unit_test(test_env_and_flags),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_message_windows),
         cmocka_unit_test(test_required),
         cmocka_unit_test(test_other_commands),
         cmocka_unit_test(test_migration_names),

@@ -2,8 +2,9 @@
  * test_api_router.c - unit tests for httpapi/router.c: every route matches
  * with its captures; paths that are almost routes (trailing or doubled
  * slashes, upper-case or percent-encoded uuids, "..", NUL, overlong) match
- * nothing; a known path under the wrong method gives 405 with the methods
- * that would do.
+ * nothing; message ids in paths follow id_parse exactly (no sign, leading
+ * zero, overflow or look-alike digits); a known path under the wrong
+ * method gives 405 with the methods that would do.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 
 #define CONV "0f8fad5b-d9cb-469f-a165-70867728950e"
 #define USER "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+#define MSG "384092466707431424"
 
 static route_result match(const char *method, const char *path, route_match *m)
 {
@@ -61,6 +63,67 @@ static void test_every_route_matches(void **state)
                  ROUTE_MEMBER_UPDATE);
     expect_route("GET", "/v1/conversations/" CONV "/messages",
                  ROUTE_MESSAGES_LIST);
+    expect_route("PATCH", "/v1/me", ROUTE_ME_UPDATE);
+    expect_route("POST", "/v1/conversations/" CONV "/read", ROUTE_CONV_READ);
+    expect_route("PUT", "/v1/conversations/" CONV "/mute", ROUTE_CONV_MUTE);
+    expect_route("DELETE", "/v1/conversations/" CONV "/mute",
+                 ROUTE_CONV_UNMUTE);
+    expect_route("PATCH", "/v1/messages/" MSG, ROUTE_MESSAGE_EDIT);
+    expect_route("DELETE", "/v1/messages/" MSG, ROUTE_MESSAGE_DELETE);
+    expect_route("GET", "/v1/sync", ROUTE_SYNC);
+}
+
+static void test_message_ids(void **state)
+{
+    static const char *const bad[] = {
+        "",
+        "-1",
+        "+1",
+        "01",
+        "00",
+        "1.0",
+        "1e3",
+        "0x1f",
+        "12a",
+        "abc",
+        "9223372036854775808",  /* INT64_MAX + 1 */
+        "18446744073709551616", /* wraps to 0 in 64 bits */
+        "123456789012345678901",
+        "%31",      /* an encoded digit is not a digit */
+        "\xd9\xa1", /* Arabic-Indic digit one */
+        " 1",
+        "1 ",
+        MSG "/",
+        MSG "/x",
+        CONV,
+    };
+    char path[128];
+    route_match m;
+
+    (void)state;
+    assert_int_equal(match("PATCH", "/v1/messages/" MSG, &m), ROUTE_FOUND);
+    assert_string_equal(m.message, MSG);
+    assert_string_equal(m.conv, "");
+    assert_string_equal(m.user, "");
+    assert_int_equal(match("DELETE", "/v1/messages/0", &m), ROUTE_FOUND);
+    assert_string_equal(m.message, "0");
+    assert_int_equal(match("DELETE", "/v1/messages/9223372036854775807", &m),
+                     ROUTE_FOUND);
+    assert_string_equal(m.message, "9223372036854775807");
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(path, sizeof path, "/v1/messages/%s", bad[i]);
+        if (match("PATCH", path, &m) != ROUTE_NOT_FOUND)
+            fail_msg("%s matched", path);
+    }
+    /* other routes leave the capture empty */
+    assert_int_equal(match("GET", "/v1/conversations/" CONV, &m), ROUTE_FOUND);
+    assert_string_equal(m.message, "");
+    /* a message id is not a uuid and the other way round */
+    expect_not_found("GET", "/v1/users/" MSG);
+    expect_not_found("POST", "/v1/conversations/" MSG "/read");
+    expect_not_found("GET", "/v1/messages");
+    expect_not_found("GET", "/v1/sync/");
+    expect_not_found("GET", "/v1/sync/" MSG);
 }
 
 static void test_captures(void **state)
@@ -166,6 +229,24 @@ static void test_wrong_method_is_405_with_allowed(void **state)
     (void)state;
     assert_int_equal(match("PUT", "/v1/me", &m), ROUTE_BAD_METHOD);
     assert_string_equal(router_allow_header(m.allowed, allow, sizeof allow),
+                        "GET, HEAD, PATCH");
+
+    assert_int_equal(match("GET", "/v1/messages/" MSG, &m), ROUTE_BAD_METHOD);
+    assert_string_equal(router_allow_header(m.allowed, allow, sizeof allow),
+                        "PATCH, DELETE");
+
+    assert_int_equal(match("POST", "/v1/conversations/" CONV "/mute", &m),
+                     ROUTE_BAD_METHOD);
+    assert_string_equal(router_allow_header(m.allowed, allow, sizeof allow),
+                        "PUT, DELETE");
+
+    assert_int_equal(match("GET", "/v1/conversations/" CONV "/read", &m),
+                     ROUTE_BAD_METHOD);
+    assert_string_equal(router_allow_header(m.allowed, allow, sizeof allow),
+                        "POST");
+
+    assert_int_equal(match("POST", "/v1/sync", &m), ROUTE_BAD_METHOD);
+    assert_string_equal(router_allow_header(m.allowed, allow, sizeof allow),
                         "GET, HEAD");
 
     assert_int_equal(match("DELETE", "/v1/conversations", &m),
@@ -221,6 +302,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_route_matches),
         cmocka_unit_test(test_captures),
+        cmocka_unit_test(test_message_ids),
         cmocka_unit_test(test_head_is_answered_as_get),
         cmocka_unit_test(test_near_misses_are_not_found),
         cmocka_unit_test(test_malformed_uuids_are_not_found),
