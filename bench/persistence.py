@@ -11,7 +11,9 @@
                      time the writer takes to store them all gives its
                      ceiling: full batches, nothing else competing.
   raw COPY           the same number of rows of the same shape, one COPY
-                     FROM STDIN (one transaction): the ceiling for the table.
+                     FROM STDIN (one transaction): the ceiling for the table;
+                     and again in 1000-row COPYs, each committed, the ceiling
+                     for a writer that commits batches of batch_max.
   single INSERTs     one INSERT per row, each its own transaction: the naive
                      baseline.
 
@@ -30,6 +32,7 @@ from procs import BenchError, SqlSession, log
 
 PARLEY_EPOCH_MS = 1704067200000
 COLUMNS = "id, conv_id, sender_id, txn, type, body, extra, ts, seq"
+WRITER_BATCH = 1000  # the plugin's default batch_max
 
 
 def parley_id(ms, node, seq):
@@ -119,16 +122,25 @@ def drain(parley, plan, loadgen, settings, session):
             "rows_per_s": accepted / elapsed}
 
 
-def raw_copy(parley, conv, senders, n, body):
-    data = "".join("\t".join(map(str, r)) + "\t\\N\n"
-                   for r in _rows(n, conv, senders, 1023, "cp" + secrets.token_hex(3), body))
-    script = f"\\timing on\nCOPY messages ({COLUMNS}) FROM STDIN;\n{data}\\.\n"
+def raw_copy(parley, conv, senders, n, body, batch=None, node=1023):
+    """COPY of n rows: one COPY (one transaction), or with batch, one COPY
+    per batch rows (each its own transaction, as the writer commits).  The
+    time is psql's \\timing of the COPY commands, the rows prepared first."""
+    rows = ["\t".join(map(str, r)) + "\t\\N\n"
+            for r in _rows(n, conv, senders, node, "cp" + secrets.token_hex(3), body)]
+    step = batch or n
+    script = ["\\timing on\n"]
+    for i in range(0, n, step):
+        script.append(f"COPY messages ({COLUMNS}) FROM STDIN;\n")
+        script.extend(rows[i:i + step])
+        script.append("\\.\n")
     out = procs.run([procs.PSQL, "-X", "-v", "ON_ERROR_STOP=1", parley.db_url], 600,
-                    "COPY", input=script)
+                    "COPY", input="".join(script))
     ms = _times_ms(out)
-    if not ms:
-        raise BenchError(f"no timing in psql output: {out[-300:]}")
-    return {"rows": n, "seconds": ms[-1] / 1000, "rows_per_s": n / (ms[-1] / 1000)}
+    if len(ms) != -(-n // step):
+        raise BenchError(f"expected {-(-n // step)} timings from psql: {out[-300:]}")
+    return {"rows": n, "batch": step, "seconds": sum(ms) / 1000,
+            "rows_per_s": n / (sum(ms) / 1000)}
 
 
 def single_inserts(parley, conv, senders, n, body):
@@ -167,7 +179,9 @@ def run(parley, topo, loadgen, settings, rundir):
     n_copy = max(d["rows"], settings.copy_min_rows)
     c = raw_copy(parley, conv["id"], senders, n_copy, body)
     log(f"persistence: COPY {c['rows']} rows at {c['rows_per_s']:.0f} rows/s")
+    cb = raw_copy(parley, conv["id"], senders, n_copy, body, batch=WRITER_BATCH, node=1017)
+    log(f"persistence: COPY in {WRITER_BATCH}-row transactions at {cb['rows_per_s']:.0f} rows/s")
     s = single_inserts(parley, conv["id"], senders, settings.single_inserts, body)
     log(f"persistence: {s['rows']} single INSERTs at {s['rows_per_s']:.0f} rows/s")
-    return {"flood": f, "drain": d, "copy": c, "single": s,
+    return {"flood": f, "drain": d, "copy": c, "copy_batched": cb, "single": s,
             "writer_vs_copy": d["rows_per_s"] / c["rows_per_s"]}

@@ -62,10 +62,24 @@ def persistence_table(p, markdown=False):
         ["Parley writer, draining a backlog", d["rows"], _f(d["rows_per_s"]),
          f"{d['seconds']:.2f} s, batches of up to batch_max"],
         ["raw COPY, one transaction", c["rows"], _f(c["rows_per_s"]), "the ceiling"],
+    ]
+    if p.get("copy_batched"):
+        cb = p["copy_batched"]
+        rows.append([f"raw COPY, {cb['batch']}-row transactions", cb["rows"],
+                     _f(cb["rows_per_s"]), "the ceiling for batches of batch_max"])
+    rows += [
         ["single-row INSERTs, autocommit", s["rows"], _f(s["rows_per_s"]),
          "the naive baseline"],
     ]
     return _table(headers, rows, markdown)
+
+
+def _writer_ratios(p):
+    text = f"writer (draining) / raw COPY: {p['writer_vs_copy']:.0%}"
+    if p.get("copy_batched"):
+        text += (f"; / COPY in {p['copy_batched']['batch']}-row transactions: "
+                 f"{p['drain']['rows_per_s'] / p['copy_batched']['rows_per_s']:.0%}")
+    return text
 
 
 def history_table(h, markdown=False):
@@ -170,7 +184,7 @@ def render(results, markdown=False):
     if results.get("persistence"):
         parts += ["", f"{h}Persistence (synchronous_commit on)", "",
                   persistence_table(results["persistence"], markdown),
-                  "", f"writer / raw COPY: {results['persistence']['writer_vs_copy']:.0%}"]
+                  "", _writer_ratios(results["persistence"])]
     if results.get("history"):
         hist = results["history"]
         parts += ["", f"{h}History ({hist['data']['messages']} messages in "
