@@ -14,7 +14,8 @@ Scenarios (each on a private stack, see conftest.py):
      restarted; half the publishers reconnect and resend what has no ack
   2. PostgreSQL restarts with `pg_ctl restart -m immediate` under load
   3. PostgreSQL is frozen (SIGSTOP, every process of the cluster) for 20 s
-     under load, with a queue of 200
+     under load, with a queue of 200; and the broker is stopped cleanly
+     (SIGTERM) while PostgreSQL is frozen
   4. parley-api is killed (SIGKILL) in a burst of registrations, logins,
      refreshes and membership changes
 
@@ -29,7 +30,9 @@ and asserts lost == 0 and duplicates == 0 (and that acks name stored rows).
 Waits are bounded and nothing asserts how long anything took.
 """
 
+import os
 import random
+import signal
 import secrets
 import threading
 import time
@@ -296,6 +299,62 @@ def test_frozen_database_fills_the_queue_refuses_with_busy_and_drains(fault_stac
     tally.assert_nothing_lost_or_doubled()
     assert tally.accepted_not_acked == [], \
         f"accepted but never acked: {tally.accepted_not_acked[:10]}"
+
+
+# ------------------------------------------------------------------ 3b. clean stop, database frozen
+
+
+SHUTDOWN_BOUND_S = 45  # the writer's stop deadline is 10 s (writer.c)
+
+
+def test_broker_stopped_cleanly_while_the_database_is_frozen_exits_and_loses_nothing(
+        fault_stack):
+    """ARCHITECTURE.md: on a clean shutdown the writer stores what is queued
+    with a bounded wait; what it could not store stays in the spool for the
+    next start.  SIGTERM to the broker while PostgreSQL is frozen: the broker
+    exits (within a generous bound, the database still frozen), and after
+    the thaw and a restart every accepted message is stored once."""
+    stack = fault_stack(**UNLIMITED)
+    api, accounts, conv = chat_room(stack)
+    prefix = new_prefix("term")
+    load = start_load(stack, conv, accounts, RATE, prefix)
+    broker = stack.pid("broker")
+    exited_while_frozen = False
+    try:
+        load.wait_accepted(400)
+        freeze_database(stack)
+        try:
+            parley.wait_for(lambda: sum(1 for p in load.publishers for t in p.accepted()
+                                        if t not in p.acks) >= 200,
+                            STORE_WAIT, "200 accepted messages waiting for the frozen database")
+            load.stop()
+            os.kill(broker, signal.SIGTERM)
+            try:
+                parley.wait_for(lambda: not process_alive(broker), SHUTDOWN_BOUND_S,
+                                "the broker to exit after SIGTERM", interval=0.2)
+                exited_while_frozen = True
+            except parley.WaitTimeout:
+                pass
+        finally:
+            thaw_database(stack)
+        parley.wait_for(lambda: not process_alive(broker), STORE_WAIT,
+                        "the broker to exit once the database answers", interval=0.2)
+        for p in load.publishers:
+            p.drop()
+        stack.start_service("broker")
+        wait_stored(load, stack, prefix, timeout=STORE_WAIT)
+    finally:
+        thaw_database(stack)
+        load.close()
+
+    tally = Tally(load, stack, prefix)
+    report_tally("broker_sigterm_db_frozen", tally,
+                 f"broker exited within {SHUTDOWN_BOUND_S} s of SIGTERM with the database "
+                 f"frozen: {exited_while_frozen}")
+    tally.assert_nothing_lost_or_doubled()
+    assert exited_while_frozen, (
+        f"the broker did not exit within {SHUTDOWN_BOUND_S} s of SIGTERM while PostgreSQL was "
+        "frozen (it exited only once the database answered): the shutdown wait is not bounded")
 
 
 # ------------------------------------------------------------------ 4. parley-api killed
