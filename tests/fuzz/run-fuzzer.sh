@@ -16,9 +16,9 @@ set -u
 if [ "${1:-}" = --summary ]; then
     dir=$2
     shift 2
-    printf '%-14s %14s %8s\n' fuzzer executions seconds
+    printf '%-18s %14s %8s\n' fuzzer executions seconds
     for name in "$@"; do
-        printf '%-14s %14s %8s\n' "fuzz_$name" \
+        printf '%-18s %14s %8s\n' "fuzz_$name" \
             "$(cat "$dir/logs/$name.execs" 2>/dev/null || echo -)" \
             "$(cat "$dir/logs/$name.seconds" 2>/dev/null || echo -)"
     done
