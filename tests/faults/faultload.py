@@ -23,6 +23,7 @@ import glob
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -490,3 +491,108 @@ def thaw_database(stack):
             os.kill(pid, signal.SIGCONT)
         except OSError:
             pass
+
+
+# ------------------------------------------------------------------ a proxy that can hang
+
+
+class HangingProxy:
+    """A TCP proxy on 127.0.0.1 to target_port.  hang() makes every
+    connection open at that moment stop forwarding for good, in both
+    directions, without closing anything: its peers see a connection that
+    is up but never answers (a failover that black-holes the old server's
+    address, a stuck middlebox).  Connections opened later are forwarded."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.lock = threading.Lock()
+        self.pairs = []  # [client socket, server socket, hung event]
+        self.closing = threading.Event()
+        self.accepted = 0
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.closing.is_set():
+            try:
+                client, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
+            except OSError:
+                client.close()
+                continue
+            hung = threading.Event()
+            with self.lock:
+                self.pairs.append((client, server, hung))
+                self.accepted += 1
+            for src, dst in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(src, dst, hung), daemon=True).start()
+
+    def _pump(self, src, dst, hung):
+        src.settimeout(0.2)
+        while not self.closing.is_set():
+            if hung.is_set():
+                self.closing.wait(0.5)  # read nothing, write nothing, close nothing
+                continue
+            try:
+                data = src.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                data = b""
+            if hung.is_set():
+                continue  # swallowed: it never arrives
+            if not data:
+                for s in (src, dst):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                return
+            try:
+                dst.sendall(data)
+            except OSError:
+                return
+
+    def hang(self):
+        """Every connection open now stops forwarding; returns how many."""
+        with self.lock:
+            for _, _, hung in self.pairs:
+                hung.set()
+            return len(self.pairs)
+
+    def close(self):
+        self.closing.set()
+        self.sock.close()
+        with self.lock:
+            for client, server, _ in self.pairs:
+                client.close()
+                server.close()
+        self.thread.join(timeout=5)
+
+
+def route_broker_database_through(stack, port):
+    """Restarts the stack's broker with its plugin's database_url pointing
+    at 127.0.0.1:port instead of PostgreSQL's own port (parley-api and the
+    tests keep the direct URL)."""
+    conf = Path(stack.dir) / "mosquitto.conf"
+    pg_port = stack.database_url.rsplit("@", 1)[1].split("/", 1)[0].rsplit(":", 1)[1]
+    stack.stop("broker")
+    lines = []
+    for line in conf.read_text().splitlines():
+        if line.startswith("plugin_opt_database_url "):
+            line = line.replace(f"@127.0.0.1:{pg_port}/", f"@127.0.0.1:{port}/")
+            assert f":{port}/" in line, "could not reroute plugin_opt_database_url"
+        lines.append(line)
+    conf.write_text("\n".join(lines) + "\n")
+    stack.start_service("broker")

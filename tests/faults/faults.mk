@@ -3,7 +3,7 @@
 # (see tests/faults/test_faults.py).  Included at the end of the Makefile,
 # or used with `make -f Makefile -f tests/faults/faults.mk test-faults`:
 #
-#   make test-faults   builds, then runs tests/faults (about 4 minutes);
+#   make test-faults   builds, then runs tests/faults (about 6 minutes);
 #                      prints per scenario
 #                      "<scenario>: sent=N accepted=N stored=N duplicates=N lost=N"
 #

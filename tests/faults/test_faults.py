@@ -14,8 +14,9 @@ Scenarios (each on a private stack, see conftest.py):
      restarted; half the publishers reconnect and resend what has no ack
   2. PostgreSQL restarts with `pg_ctl restart -m immediate` under load
   3. PostgreSQL is frozen (SIGSTOP, every process of the cluster) for 20 s
-     under load, with a queue of 200; and the broker is stopped cleanly
-     (SIGTERM) while PostgreSQL is frozen
+     under load, with a queue of 200; the broker is stopped cleanly
+     (SIGTERM) while PostgreSQL is frozen; the broker's connections to
+     PostgreSQL hang for good while new ones work
   4. parley-api is killed (SIGKILL) in a burst of registrations, logins,
      refreshes and membership changes
 
@@ -42,12 +43,14 @@ import pytest
 
 import parley
 from faultload import (
+    HangingProxy,
     Tally,
     broker_rss_mb,
     freeze_database,
     process_alive,
     report,
     restart_database_immediately,
+    route_broker_database_through,
     start_load,
     thaw_database,
     wait_acked,
@@ -355,6 +358,69 @@ def test_broker_stopped_cleanly_while_the_database_is_frozen_exits_and_loses_not
     assert exited_while_frozen, (
         f"the broker did not exit within {SHUTDOWN_BOUND_S} s of SIGTERM while PostgreSQL was "
         "frozen (it exited only once the database answered): the shutdown wait is not bounded")
+
+
+# ------------------------------------------------------------------ 3c. connections that hang
+
+
+RECOVERY_BOUND_S = 60
+
+
+def test_broker_recovers_when_its_database_connections_hang_for_good(fault_stack):
+    """The broker's connections to PostgreSQL stop answering for good while
+    PostgreSQL itself is fine and new connections work (a failover that
+    black-holes the old address, a stuck middlebox): simulated by a proxy
+    between the plugin and PostgreSQL that freezes the connections open at
+    that moment.  DESIGN.md: the writer retries when the database is down
+    or slow, and a broker that lost its events connection reconnects and
+    reloads memberships.  Within a generous bound the broker must notice:
+    new messages are stored and acked again, and a member removed over HTTP
+    meanwhile stops receiving the conversation."""
+    stack = fault_stack()
+    pg_port = int(stack.database_url.rsplit("@", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+    proxy = HangingProxy(pg_port)
+    mqtt = None
+    try:
+        route_broker_database_through(stack, proxy.port)
+        api = stack.api()
+        owner, member, witness = (api.register() for _ in range(3))
+        conv = api.create_conversation(owner, [member, witness], title="hang")["id"]
+        topic = f"conv/{conv}/m"
+        mqtt = stack.mqtt()
+        clients = {}
+        for name, account in (("owner", owner), ("member", member), ("witness", witness)):
+            clients[name] = mqtt.connect(account, device="hang")
+            parley.wait_for(lambda: clients[name].subscribe(topic)[0] < 0x80,
+                            what=f"the {name}'s subscription")
+        o, m, w = clients["owner"], clients["member"], clients["witness"]
+        o.send_and_ack(conv, "before the hang")  # stored through the proxy
+
+        hung = proxy.hang()
+        api.call("DELETE", f"/v1/conversations/{conv}/members/{member.id}", expect=(200, 204),
+                 token=owner)
+        probes, acked_again, removal_applied = [], False, False
+        end = time.monotonic() + RECOVERY_BOUND_S
+        while time.monotonic() < end and not (acked_again and removal_applied):
+            txn = o.send(conv, f"probe {len(probes)}")
+            w.wait_message(topic, {"txn": txn})
+            probes.append(txn)
+            # The member's copy of the previous probe had every chance to come.
+            if len(probes) > 1:
+                removal_applied = not m.messages(topic, {"txn": probes[-2]})
+            acked_again = any(o._inbox_item("ack", t) for t in probes)
+            time.sleep(1)  # paces the probes over the bound
+    finally:
+        if mqtt is not None:
+            mqtt.close_all()
+        proxy.close()
+
+    report(f"db_hang: connections hung={hung} probes={len(probes)} "
+           f"stored and acked again within {RECOVERY_BOUND_S} s: {acked_again}; "
+           f"member removal applied within {RECOVERY_BOUND_S} s: {removal_applied}")
+    assert acked_again, (f"no message was stored and acked within {RECOVERY_BOUND_S} s after "
+                         "the broker's database connections hung (PostgreSQL itself was fine)")
+    assert removal_applied, (f"a member removed over HTTP still received the conversation "
+                             f"{RECOVERY_BOUND_S} s later: the events connection hung unnoticed")
 
 
 # ------------------------------------------------------------------ 4. parley-api killed
