@@ -30,7 +30,7 @@ FUZZ_FLAGS ?=
 
 FUZZ_NAMES := token base64url ids utf8 \
 	topic_acl payload identity \
-	router query request conv_create validate password config
+	router query request bodies validate password config permissions
 
 FUZZ_DIR := $(or $(BUILD),build)/fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -64,10 +64,11 @@ FUZZ_OBJ_identity := $(FUZZ_PLUGIN_OBJ)
 FUZZ_OBJ_router := $(FUZZ_API_OBJ)
 FUZZ_OBJ_query := $(FUZZ_API_OBJ)
 FUZZ_OBJ_request := $(FUZZ_API_OBJ)
-FUZZ_OBJ_conv_create := $(FUZZ_API_OBJ)
+FUZZ_OBJ_bodies := $(FUZZ_API_OBJ)
 FUZZ_OBJ_validate := $(FUZZ_API_OBJ)
 FUZZ_OBJ_password := $(FUZZ_API_OBJ)
 FUZZ_OBJ_config := $(FUZZ_API_OBJ)
+FUZZ_OBJ_permissions := $(FUZZ_API_OBJ)
 
 FUZZ_BINS := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
 

@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *argv[MAX_FIELDS + 1];
+    char *argv[MAX_FIELDS + 2]; /* the program, the fields, NULL */
     char err[48];
     api_config cfg;
     size_t start = 0, k = 0;
@@ -102,6 +102,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(cfg.access_ttl >= 1 && cfg.access_ttl <= 7L * 24 * 3600);
         FUZZ_CHECK(cfg.refresh_ttl >= 1 &&
                    cfg.refresh_ttl <= 3650L * 24 * 3600);
+        FUZZ_CHECK(cfg.edit_window >= 0 &&
+                   cfg.edit_window <= MESSAGE_WINDOW_MAX);
+        FUZZ_CHECK(cfg.delete_window >= 0 &&
+                   cfg.delete_window <= MESSAGE_WINDOW_MAX);
         FUZZ_CHECK(cfg.database_url != NULL && cfg.database_url[0] != '\0');
         if (cfg.command == CMD_SERVE)
             FUZZ_CHECK(cfg.jwt_secret_file != NULL);

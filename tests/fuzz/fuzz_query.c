@@ -1,14 +1,15 @@
 /*
  * fuzz_query.c - libFuzzer target for the API's query-string handling:
- * percent_decode and query_param_get (httpapi/request.c) and
- * history_query_parse (httpapi/handlers_messages.c: before, after, limit).
+ * percent_decode and query_param_get (httpapi/request.c),
+ * history_query_parse (httpapi/handlers_messages.c: before, after, limit)
+ * and sync_query_parse (httpapi/handlers_sync.c: since, limit).
  *
  * The input is a raw query string (what follows '?').  It is percent-
  * decoded whole, then split into parameters the way libmicrohttpd hands
  * them over ('&' between pairs, the first '=' between key and value, no
  * '=' meaning no value), each decoded as request_collect_params does (at
  * most REQUEST_PARAMS_MAX; any bad escape makes the request a 400), and the
- * parameters go to history_query_parse.
+ * parameters go to history_query_parse and sync_query_parse.
  *
  * Invariants:
  *   - percent_decode agrees with a reference decoder (a bad escape, %00 or
@@ -16,12 +17,13 @@
  *     buffer is exactly that size), NUL-terminates, and what it decodes
  *     re-encodes (every byte as %XX) and decodes back to the same bytes;
  *   - query_param_get finds the only occurrence of a key, or none;
- *   - history_query_parse accepts exactly the queries the rules in
- *     handlers_messages.h allow, and on success its direction, bound and
- *     limit are the ones the query named.
+ *   - history_query_parse and sync_query_parse accept exactly the queries
+ *     the rules in handlers_messages.h and handlers_sync.h allow, and on
+ *     success give the direction, bound, cursor and limit the query named.
  */
 #include "fuzz_common.h"
 #include "httpapi/handlers_messages.h"
+#include "httpapi/handlers_sync.h"
 #include "httpapi/request.h"
 
 static int hexval(char c)
@@ -182,6 +184,35 @@ static void check_history(const query_param *p, size_t n)
     FUZZ_CHECK(q.bound <= (uint64_t)INT64_MAX);
 }
 
+static void check_sync(const query_param *p, size_t n)
+{
+    ref_param since = lookup(p, n, "since"), limit = lookup(p, n, "limit");
+    sync_query q;
+    const char *why = NULL;
+    bool expect = since.count <= 1 && limit.count <= 1;
+    unsigned long long lim = SYNC_LIMIT_DEFAULT;
+    int rc;
+
+    if (since.count == 1 && !ref_decimal_id(since.value))
+        expect = false;
+    if (limit.count == 1) {
+        lim = ref_decimal_id(limit.value) ? strtoull(limit.value, NULL, 10)
+                                          : 0;
+        if (lim < 1 || lim > SYNC_LIMIT_MAX)
+            expect = false;
+    }
+    rc = sync_query_parse(p, n, &q, &why);
+    FUZZ_CHECK(rc == 0 || rc == -1);
+    FUZZ_CHECK((rc == 0) == expect);
+    if (rc != 0) {
+        FUZZ_CHECK(why != NULL && why[0] != '\0');
+        return;
+    }
+    FUZZ_CHECK(q.limit == lim);
+    FUZZ_CHECK(q.since ==
+               (since.count == 1 ? strtoull(since.value, NULL, 10) : 0));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -231,7 +262,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_get(params, n_params, "before");
         check_get(params, n_params, "after");
         check_get(params, n_params, "limit");
+        check_get(params, n_params, "since");
         check_history(params, n_params);
+        check_sync(params, n_params);
     }
     for (size_t i = 0; i < n_params; i++) {
         free(params[i].key);

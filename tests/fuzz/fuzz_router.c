@@ -9,8 +9,9 @@
  * Invariants:
  *   - a match rebuilds the path exactly from the route's pattern (copied
  *     here from the API's documented routes) and the captured :conv and
- *     :user segments, which are canonical uuids; the route's method is the
- *     one asked for (HEAD answered as GET);
+ *     :user segments, which are canonical uuids, and :message, a canonical
+ *     decimal id; the route's method is the one asked for (HEAD answered
+ *     as GET);
  *   - the verdicts for the seven methods are consistent: a path either
  *     matches no method (404 for all) or is found for the methods in the
  *     Allow set and refused with that same set for all others;
@@ -46,6 +47,13 @@ static const struct {
     {ROUTE_MEMBER_REMOVE, HTTP_DELETE, "/v1/conversations/:conv/members/:user"},
     {ROUTE_MEMBER_UPDATE, HTTP_PATCH, "/v1/conversations/:conv/members/:user"},
     {ROUTE_MESSAGES_LIST, HTTP_GET, "/v1/conversations/:conv/messages"},
+    {ROUTE_ME_UPDATE, HTTP_PATCH, "/v1/me"},
+    {ROUTE_CONV_READ, HTTP_POST, "/v1/conversations/:conv/read"},
+    {ROUTE_CONV_MUTE, HTTP_PUT, "/v1/conversations/:conv/mute"},
+    {ROUTE_CONV_UNMUTE, HTTP_DELETE, "/v1/conversations/:conv/mute"},
+    {ROUTE_MESSAGE_EDIT, HTTP_PATCH, "/v1/messages/:message"},
+    {ROUTE_MESSAGE_DELETE, HTTP_DELETE, "/v1/messages/:message"},
+    {ROUTE_SYNC, HTTP_GET, "/v1/sync"},
 };
 
 /* Rebuilds a path from the pattern of route id and the captures. */
@@ -71,6 +79,11 @@ static void rebuild(const route_match *m, char *out, size_t outlen,
         } else if (strncmp(p, ":user", 5) == 0) {
             sub = m->user;
             skip = 5;
+        } else if (strncmp(p, ":message", 8) == 0) {
+            FUZZ_CHECK(ref_decimal_id(m->message));
+            strncat(out, m->message, outlen - strlen(out) - 1);
+            p += 8;
+            continue;
         }
         if (sub != NULL) {
             FUZZ_CHECK(ref_uuid_valid(sub, strlen(sub)));
@@ -170,6 +183,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 FUZZ_CHECK(per[i].conv[0] == '\0');
             if (!pattern_has(per[i].id, ":user"))
                 FUZZ_CHECK(per[i].user[0] == '\0');
+            if (!pattern_has(per[i].id, ":message"))
+                FUZZ_CHECK(per[i].message[0] == '\0');
             FUZZ_CHECK(strlen(path) <= ROUTER_PATH_MAX);
         } else if (r[i] == ROUTE_BAD_METHOD) {
             FUZZ_CHECK(per[i].allowed != 0);

@@ -1,8 +1,8 @@
 /*
  * fuzz_validate.c - libFuzzer target for httpapi/validate.c, the checks of
  * names and strings clients send: username_valid, device_valid,
- * password_valid, text_label_valid, user_role_parse, member_role_parse and
- * member_role_name.
+ * password_valid, text_label_valid, message_body_valid, user_role_parse,
+ * member_role_parse and member_role_name.
  *
  * Input: byte 0 picks the character limit for text_label_valid (the
  * display-name limit, the title limit, or 0-7); the rest is the string,
@@ -58,8 +58,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(password_valid(s, n) == ref_password(s, n));
     FUZZ_CHECK(text_label_valid(s, n, max_chars) ==
                ref_text_label(s, n, max_chars));
+    {
+        size_t chars = 0;
+        bool body_ok = n > 0 && ref_utf8_valid(s, n, &chars) && chars <= 4000;
+        FUZZ_CHECK(message_body_valid(s, n) == body_ok);
+    }
     FUZZ_CHECK(!username_valid(NULL, n) && !device_valid(NULL, n) &&
-               !password_valid(NULL, n) && !text_label_valid(NULL, n, 64));
+               !password_valid(NULL, n) && !text_label_valid(NULL, n, 64) &&
+               !message_body_valid(NULL, n));
     free(s);
 
     s = fuzz_cstr(data + 1, size - 1);
