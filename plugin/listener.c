@@ -25,6 +25,7 @@
 #include "plugin_ctx.h"
 
 #define RECONNECT_MAX_MS 5000
+#define HEARTBEAT_MS 10000
 
 struct listener {
     parley_ctx *ctx;
@@ -280,7 +281,7 @@ static int start_session(listener *l)
     user_flags *flags;
     mainq_item *item;
 
-    l->conn = PQconnectdb(l->ctx->opt.database_url);
+    l->conn = parley_db_connect(l->ctx->opt.database_url);
     if (PQstatus(l->conn) != CONNECTION_OK) {
         mosquitto_log_printf(MOSQ_LOG_WARNING,
                              "parley: listener cannot connect: %s",
@@ -311,29 +312,81 @@ static int start_session(listener *l)
     return 0;
 }
 
+/* Waits (until deadline_ms at most) for the answer to the heartbeat probe
+ * and consumes it.  Returns false if it did not come. */
+static bool finish_probe(listener *l, int64_t deadline_ms)
+{
+    PGresult *res;
+
+    while (PQisBusy(l->conn)) {
+        struct pollfd p = {.fd = PQsocket(l->conn), .events = POLLIN};
+        int64_t left = deadline_ms - parley_now_ms();
+        if (left <= 0 || poll(&p, 1, (int)(left > 1000 ? 1000 : left)) < 0 ||
+            PQconsumeInput(l->conn) == 0)
+            return false;
+    }
+    while ((res = PQgetResult(l->conn)) != NULL)
+        PQclear(res);
+    return true;
+}
+
 /* Waits for notifications until the connection fails or stop is asked.
- * Returns true if stop was asked. */
+ * A connection that stays silent is probed every HEARTBEAT_MS; one that
+ * does not answer the probe within HEARTBEAT_MS is given up (it may hang
+ * without failing), and the caller reconnects and reloads.  Returns true
+ * if stop was asked. */
 static bool follow_events(listener *l)
 {
+    int64_t last_heard = parley_now_ms(), probe_sent = 0;
+
     for (;;) {
         struct pollfd p[2] = {
             {.fd = PQsocket(l->conn), .events = POLLIN},
             {.fd = l->stop_pipe[0], .events = POLLIN},
         };
         PGnotify *n;
+        int64_t now;
 
-        if (poll(p, 2, -1) < 0 && errno != EINTR)
+        if (poll(p, 2, 1000) < 0 && errno != EINTR)
             return false;
         if (p[1].revents != 0)
             return true;
-        if (PQconsumeInput(l->conn) == 0)
-            return false;
+        if (p[0].revents != 0) {
+            if (PQconsumeInput(l->conn) == 0)
+                return false;
+            last_heard = parley_now_ms();
+        }
         while ((n = PQnotifies(l->conn)) != NULL) {
+            /* Some events need a query: the probe must be answered first
+             * (a reconnect reloads everything if it is not). */
+            if (probe_sent != 0 &&
+                !finish_probe(l, probe_sent + HEARTBEAT_MS)) {
+                PQfreemem(n);
+                return false;
+            }
+            probe_sent = 0;
             handle_event(l, n->extra);
             PQfreemem(n);
         }
         if (PQstatus(l->conn) != CONNECTION_OK)
             return false;
+        if (probe_sent != 0 && !PQisBusy(l->conn)) {
+            if (!finish_probe(l, probe_sent + HEARTBEAT_MS))
+                return false;
+            probe_sent = 0;
+        }
+        now = parley_now_ms();
+        if (probe_sent != 0 && now - probe_sent > HEARTBEAT_MS) {
+            mosquitto_log_printf(MOSQ_LOG_WARNING,
+                                 "parley: the events connection stopped "
+                                 "answering");
+            return false;
+        }
+        if (probe_sent == 0 && now - last_heard > HEARTBEAT_MS) {
+            if (!PQsendQuery(l->conn, "SELECT 1"))
+                return false;
+            probe_sent = now;
+        }
     }
 }
 

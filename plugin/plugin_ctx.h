@@ -168,6 +168,13 @@ size_t writer_backlog(writer *w);
 /* Stops the thread after storing what is queued (bounded wait). */
 void writer_stop(writer *w);
 
+/* ===== db_connect.c ===== */
+
+/* A new connection to url with bounded connect time and keepalives (check
+ * PQstatus).  Never call it on the main thread. */
+struct pg_conn;
+struct pg_conn *parley_db_connect(const char *url);
+
 /* ===== listener.c: the thread that follows parley_events ===== */
 
 typedef struct listener listener;

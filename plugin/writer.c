@@ -10,11 +10,17 @@
  *
  * Failures: a lost connection or an overloaded server is retried with
  * backoff, the batch kept (the queue meanwhile fills and new publishes are
- * refused); a batch that the database refuses for its content is stored row
- * by row, and a row that still fails is reported to its sender.
+ * refused); a statement that gets no answer for STATEMENT_TIMEOUT_MS is
+ * abandoned with its connection and retried on a new one; a batch that the
+ * database refuses for its content is stored row by row, and a row that
+ * still fails is reported to its sender.  The writer never waits on the
+ * database for more than a quarter second without checking whether it is
+ * being stopped.
  */
 #include <jansson.h>
+#include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +33,9 @@
 #define LAST_SEEN_STATEMENT "parley_store_last_seen"
 #define STOP_DEADLINE_MS 10000
 #define BACKOFF_MIN_MS 50
+/* A statement without an answer for this long is abandoned and the
+ * connection replaced: storing is idempotent, so the retry is safe. */
+#define STATEMENT_TIMEOUT_MS 15000
 #define BACKOFF_MAX_MS 2000
 
 /* Input: $1 is a JSON array of rewritten messages.  Output, one row per
@@ -153,7 +162,7 @@ static int ensure_connection(writer *w)
     if (w->conn != NULL && PQstatus(w->conn) != CONNECTION_OK)
         drop_connection(w);
     if (w->conn == NULL) {
-        w->conn = PQconnectdb(w->ctx->opt.database_url);
+        w->conn = parley_db_connect(w->ctx->opt.database_url);
         if (PQstatus(w->conn) != CONNECTION_OK) {
             mosquitto_log_printf(MOSQ_LOG_WARNING,
                                  "parley: writer cannot connect: %s",
@@ -232,6 +241,68 @@ typedef enum store_result {
     STORE_REJECTED, /* the database refused the content */
 } store_result;
 
+/* Waits until the connection's socket is ready for events, for at most
+ * 250 ms.  Returns false when the statement must be abandoned: the writer is
+ * stopping past its deadline, or the statement outlived deadline_ms (a
+ * connection that hangs without failing). */
+static bool wait_socket(writer *w, short events, int64_t deadline_ms)
+{
+    struct pollfd p = {.fd = PQsocket(w->conn), .events = events};
+
+    if (give_up(w) || parley_now_ms() >= deadline_ms)
+        return false;
+    if (poll(&p, 1, 250) < 0 && errno != EINTR)
+        return false;
+    return true;
+}
+
+/* Sends a prepared statement and waits for its result without ever
+ * blocking for long.  Returns the result, or NULL (connection dropped) when
+ * it failed to send, the statement took longer than STATEMENT_TIMEOUT_MS,
+ * or the writer is stopping past its deadline. */
+static PGresult *exec_bounded(writer *w, const char *statement,
+                              const char *param)
+{
+    const char *values[1] = {param};
+    int64_t deadline = parley_now_ms() + STATEMENT_TIMEOUT_MS;
+    PGresult *res = NULL, *next;
+    int flushed;
+
+    if (PQsetnonblocking(w->conn, 1) != 0 ||
+        !PQsendQueryPrepared(w->conn, statement, 1, values, NULL, NULL, 0))
+        goto lost;
+    while ((flushed = PQflush(w->conn)) == 1) {
+        if (!wait_socket(w, POLLIN | POLLOUT, deadline))
+            goto lost;
+        if (PQconsumeInput(w->conn) == 0)
+            goto lost;
+    }
+    if (flushed < 0)
+        goto lost;
+    for (;;) {
+        while (PQisBusy(w->conn)) {
+            if (!wait_socket(w, POLLIN, deadline) ||
+                PQconsumeInput(w->conn) == 0)
+                goto lost;
+        }
+        next = PQgetResult(w->conn);
+        if (next == NULL)
+            break;
+        if (res == NULL)
+            res = next;
+        else
+            PQclear(next);
+    }
+    return res;
+
+lost:
+    PQclear(res);
+    mosquitto_log_printf(MOSQ_LOG_WARNING,
+                         "parley: writer gave up on a statement; reconnecting");
+    drop_connection(w);
+    return NULL;
+}
+
 /* Runs one prepared statement over items (passed as one JSON array).
  * On STORE_OK *res_out holds the result (PQclear it). */
 static store_result exec_once(writer *w, const char *statement,
@@ -240,7 +311,6 @@ static store_result exec_once(writer *w, const char *statement,
 {
     size_t len;
     char *param;
-    const char *values[1];
     PGresult *res;
     store_result out;
     ExecStatusType st;
@@ -253,9 +323,12 @@ static store_result exec_once(writer *w, const char *statement,
     param = join_batch(items, &len);
     if (param == NULL)
         return STORE_RETRY;
-    values[0] = param;
-    res = PQexecPrepared(w->conn, statement, 1, values, NULL, NULL, 0);
+    res = exec_bounded(w, statement, param);
     free(param);
+    if (res == NULL) {
+        snprintf(errbuf, errsize, "the database did not answer");
+        return STORE_RETRY;
+    }
     st = PQresultStatus(res);
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
         *res_out = res;
