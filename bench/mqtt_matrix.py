@@ -31,7 +31,7 @@ class Case:
 
 # Windows per shape (see the module comment): fan-out has one publisher
 # whose messages each wait for 50 deliveries; groups have many publishers.
-WINDOWS = {"fanin": 4, "fanout": 8, "groups": 1}
+WINDOWS = {"fanin": 2, "fanout": 8, "groups": 1}
 
 
 def cases(settings, topo):

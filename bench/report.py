@@ -24,7 +24,7 @@ def _table(headers, rows, markdown):
 def mqtt_table(mqtt, markdown=False):
     headers = ["case", "peer", "delivered/s", "published/s", "p50 ms", "p99 ms",
                "p99.9 ms", "CPU us/msg", "CPU us/pub", "DB CPU us/pub", "RSS MB", "lost",
-               "stored/accepted", "ack p50 ms", "ack p99 ms"]
+               "stored/accepted", "ack p50 ms", "ack p99 ms", "gen CPU %"]
     rows = []
     for case in mqtt["cases"]:
         for peer, m in mqtt["median"].get(case, {}).items():
@@ -37,7 +37,7 @@ def mqtt_table(mqtt, markdown=False):
                          _f(m["cpu_us_per_publish"], "{:.1f}"),
                          _f(m["db_cpu_us_per_publish"], "{:.1f}"), _f(m["rss_mb"], "{:.1f}"),
                          m["lost"], stored, _f(m["ack_p50_ms"], "{:.2f}"),
-                         _f(m["ack_p99_ms"], "{:.2f}")])
+                         _f(m["ack_p99_ms"], "{:.2f}"), _f(m["loadgen_cpu_pct"])])
     return _table(headers, rows, markdown)
 
 
