@@ -3,10 +3,13 @@
  * decided by topic_acl.c against the membership cache, for the user that
  * auth recorded for this connection.  A client without a session (which
  * auth never let in, or one already gone, as when the broker sends a will
- * after a disconnect) gets nothing.
+ * after a disconnect) publishes nothing; an offline persistent session
+ * still collects what its user may read.  A refused publish is answered on
+ * the publisher's inbox.
  */
 #include <jansson.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "plugin_ctx.h"
 #include "topic_acl.h"
@@ -35,6 +38,20 @@ static void notify_write_refused(parley_ctx *ctx, const client_session *s,
                      "you may not publish on this topic");
 }
 
+static bool read_for_offline_session(parley_ctx *ctx,
+                                     const struct mosquitto *client,
+                                     const char *topic)
+{
+    const char *username = mosquitto_client_username(client);
+    acl_subject who = {.is_admin = false};
+
+    if (username == NULL ||
+        uuid_parse_n(username, strnlen(username, UUID_STR_LEN + 1),
+                     &who.user) != 0)
+        return false;
+    return acl_may_read(&who, topic, ctx->members) == ACL_ALLOW;
+}
+
 int parley_on_acl_check(int event, void *event_data, void *userdata)
 {
     struct mosquitto_evt_acl_check *ed = event_data;
@@ -44,8 +61,15 @@ int parley_on_acl_check(int event, void *event_data, void *userdata)
     acl_verdict v = ACL_DENY;
 
     (void)event;
-    if (s == NULL)
+    if (s == NULL) {
+        /* A persistent session whose device is offline still collects
+         * what its user may read: its username is the user id that auth
+         * checked against the token, and only that user can resume it. */
+        if (ed->access == MOSQ_ACL_READ &&
+            read_for_offline_session(ctx, ed->client, ed->topic))
+            return MOSQ_ERR_SUCCESS;
         return MOSQ_ERR_ACL_DENIED;
+    }
     /* A connection being taken over or kicked publishes nothing more: this
      * is what stops the will the broker sends on its behalf. */
     if (session_is_closing(s) && ed->access == MOSQ_ACL_WRITE)

@@ -213,6 +213,11 @@ int parley_on_message(int event, void *event_data, void *userdata)
     (void)event;
     if (s == NULL)
         return MOSQ_ERR_ACL_DENIED;
+    /* MQTT v5 properties (user properties, content type, response topic,
+     * correlation data) are the sender's words, not the server's: none is
+     * passed on, so none can pose as server data. */
+    if (ed->properties != NULL)
+        mosquitto_property_free_all(&ed->properties);
     switch (topic_parse(ed->topic, &ref)) {
     case TOPIC_CONV_MESSAGES:
         return handle_chat_message(ctx, s, ed, &ref);
