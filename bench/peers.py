@@ -207,6 +207,13 @@ class ParleyPeer(Peer):
             "PARLEY_PLUGIN_OPTS": PARLEY_PLUGIN_OPTS,
             "PARLEY_API_ARGS": "--access-ttl 21600",
         })
+        if os.environ.get("PARLEY_SAN") == "1" and not self.env.get("PARLEY_BROKER_PRELOAD"):
+            # A sanitized plugin needs the ASan runtime loaded into mosquitto.
+            cc = os.environ.get("CC", "cc")
+            runtime = subprocess.run([cc, "-print-file-name=libasan.so"], capture_output=True,
+                                     text=True).stdout.strip()
+            if os.path.isabs(runtime):
+                self.env["PARLEY_BROKER_PRELOAD"] = runtime
         for attempt in range(5):
             base = procs.free_port_base(4)
             proc = subprocess.run([str(STACK), "up", "--dir", str(self.dir),

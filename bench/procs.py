@@ -225,6 +225,8 @@ def run(argv, timeout, what, env=None, cwd=None, input=None):
                               timeout=timeout, env=env, cwd=cwd)
     except subprocess.TimeoutExpired as e:
         raise BenchError(f"{what} did not finish in {timeout:g}s") from e
+    except FileNotFoundError as e:
+        raise BenchError(f"{argv[0]} not found (install it: see docs/PERFORMANCE.md)") from e
     if proc.returncode != 0:
         raise BenchError(f"{what} failed ({proc.returncode}): "
                          f"{(proc.stderr or proc.stdout).strip()[-2000:]}")
