@@ -1024,12 +1024,13 @@ static void flow(loadgen *lg)
             uint64_t inflight = 0;
             for (size_t i = 0; i < lg->n_pubs; i++)
                 inflight += lg->pubs[i].next_seq - lg->pubs[i].tail_deliv;
-            fprintf(stderr, "loadgen: in flight %" PRIu64 "\n", inflight);
             fprintf(stderr,
                     "loadgen: t=%.1fs sent=%" PRIu64 " delivered=%" PRIu64
-                    " acks=%" PRIu64 " lost=%" PRIu64 " errors=%" PRIu64 "\n",
+                    " in flight=%" PRIu64 " acks=%" PRIu64 " lost=%" PRIu64
+                    " refused=%" PRIu64 "\n",
                     (double)(now - lg->t_start) / 1e6, lg->c.sent,
-                    lg->c.delivered, lg->c.acks, lg->c.lost, lg->c.refused);
+                    lg->c.delivered, inflight, lg->c.acks, lg->c.lost,
+                    lg->c.refused);
             next_report = now + 1000000u;
         }
         loop_once(lg, timeout);
