@@ -7,6 +7,22 @@
 
 #include "plugin_ctx.h"
 
+void parley_db_init(void)
+{
+    char *err = NULL;
+    PQconninfoOption *opts;
+
+    /* libpq binds its message catalogue (bindtextdomain, under glibc's
+     * global gettext write lock) the first time it translates a message.
+     * Done here, once, before the plugin's threads start, it never happens
+     * in two threads at once: that race has been seen to hang a thread
+     * forever on the lock.  Parsing an invalid string makes libpq translate
+     * its error message; nothing touches the network. */
+    opts = PQconninfoParse("=", &err);
+    PQconninfoFree(opts);
+    PQfreemem(err);
+}
+
 PGconn *parley_db_connect(const char *url)
 {
     /* Later entries win: the operator's URL may override these. */

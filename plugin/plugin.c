@@ -198,6 +198,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
         ctx->typing_limiter == NULL || mainq_init(&ctx->queue) != 0)
         goto error;
     ctx->queue_ready = true;
+    parley_db_init();
     ctx->spool = spool_open(ctx->opt.spool_dir);
     if (ctx->spool == NULL)
         goto error;

@@ -174,6 +174,8 @@ void writer_stop(writer *w);
  * PQstatus).  Never call it on the main thread. */
 struct pg_conn;
 struct pg_conn *parley_db_connect(const char *url);
+/* Prepares libpq for use from several threads (call before starting any). */
+void parley_db_init(void);
 
 /* ===== listener.c: the thread that follows parley_events ===== */
 
