@@ -14,10 +14,10 @@ void parley_db_init(void)
 
     /* libpq binds its message catalogue (bindtextdomain, under glibc's
      * global gettext write lock) the first time it translates a message.
-     * Done here, once, before the plugin's threads start, it never happens
-     * in two threads at once: that race has been seen to hang a thread
-     * forever on the lock.  Parsing an invalid string makes libpq translate
-     * its error message; nothing touches the network. */
+     * Done here, once, on the main thread before the plugin's threads
+     * start, the threads only ever read the catalogue.  Parsing an invalid
+     * string makes libpq translate its error message; nothing touches the
+     * network. */
     opts = PQconninfoParse("=", &err);
     PQconninfoFree(opts);
     PQfreemem(err);
