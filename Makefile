@@ -95,7 +95,9 @@ unit: all $(UNIT_BIN)
 integration: all
 	PARLEY_BUILD=$(BUILD) PARLEY_SAN=$(SAN) /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 
-test: unit integration
+# bench-smoke (bench/bench.mk) checks only that the load generator still
+# moves messages through every broker; it asserts no speed.
+test: unit integration bench-smoke
 
 # Unit tests and parley-api with ASan and UBSan; the broker plugin with UBSan
 # (see SAN=ub above), preloaded with its runtime.
