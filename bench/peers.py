@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import procs
-from procs import BenchError, log
+from procs import BenchError
 
 ROOT = Path(__file__).resolve().parents[1]
 STACK = ROOT / "scripts" / "stack"
@@ -293,5 +293,4 @@ def _read_env(path):
         if "=" in line and not line.startswith("#"):
             key, _, raw = line.partition("=")
             values[key.strip()] = shlex.split(raw)[0] if raw.strip() else ""
-    log(f"stack settings read from {path}")
     return values
