@@ -37,7 +37,8 @@ Settings (environment; full / smoke defaults):
   BENCH_HISTORY_SECONDS   8 / 1
   BENCH_HISTORY_CLIENTS   8
   BENCH_MACHINE           label for the table (default: "<n> vCPU <OS>")
-  BENCH_OUT               results file (default $PARLEY_BUILD/bench/results.json)
+  BENCH_OUT               results file (default $PARLEY_BUILD/bench/results.json,
+                          smoke-results.json for smoke)
   BENCH_KEEP              1 keeps the run directory (logs, plans)
   BENCH_LOADGEN           the load generator (default $PARLEY_BUILD/bench/parley-loadgen)
   BENCH_DYNSEC_PLUGIN     /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so
@@ -137,7 +138,8 @@ class Settings:
         build = os.environ.get("PARLEY_BUILD", "build")
         self.build = build
         self.loadgen = os.environ.get("BENCH_LOADGEN", str(Path(build) / "bench" / "parley-loadgen"))
-        self.out = Path(os.environ.get("BENCH_OUT", str(Path(build) / "bench" / "results.json")))
+        name = "smoke-results.json" if smoke else "results.json"
+        self.out = Path(os.environ.get("BENCH_OUT", str(Path(build) / "bench" / name)))
         if not self.out.is_absolute():
             self.out = ROOT / self.out
         self.keep = os.environ.get("BENCH_KEEP", "0") == "1"
