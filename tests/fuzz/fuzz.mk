@@ -11,7 +11,8 @@
 #   make fuzz-run-<name>, fuzz-smoke-<name>   one fuzzer
 #
 # `make -j2 fuzz` runs two fuzzers at a time.  FUZZ_FLAGS passes extra
-# libFuzzer flags (e.g. FUZZ_FLAGS=-jobs=4).  See tests/fuzz/README.md.
+# libFuzzer flags (e.g. FUZZ_FLAGS=-max_len=16384; not -jobs, whose
+# workers log elsewhere).  See tests/fuzz/README.md.
 #
 # The project sources are compiled again with clang and
 # -fsanitize=fuzzer-no-link,address,undefined into $(BUILD)/fuzz/obj/; each

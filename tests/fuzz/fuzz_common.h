@@ -1,9 +1,10 @@
 /*
  * fuzz_common.h - helpers shared by the libFuzzer targets in tests/fuzz/:
  * the invariant check macro, a NUL-terminated copy of the input, and small
- * reference implementations (base64url, UTF-8, an MQTT filter matcher)
- * written independently of the project code, so a target can compare the
- * project's answer with a second opinion instead of only "did not crash".
+ * reference implementations (base64url, UTF-8 and text labels, uuids,
+ * decimal ids, an MQTT filter matcher) written independently of the
+ * project code, so a target can compare the project's answer with a second
+ * opinion instead of only "did not crash".
  *
  * Header-only (static functions): each target is one translation unit.
  */
