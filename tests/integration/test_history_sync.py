@@ -211,6 +211,7 @@ def test_http_read_of_a_foreign_or_malformed_up_to_is_refused_and_changes_nothin
     # Barrier: a valid move is published after anything the refusals caused.
     assert mark_read(api, B, room.conv, m2).status == 204
     a.wait_message(receipt, {"type": "read", "up_to": m2})
+    b.wait_message(receipt, {"type": "read", "up_to": m2})
     assert read_receipts(a, receipt, B.id) == [m1, m2]
     assert read_receipts(b, receipt, B.id) == [m1, m2]
     assert receipt_rows(stack, room.conv) == {(B.id, "read"): m2}
