@@ -104,6 +104,25 @@ static int setup_tokens(parley_ctx *ctx)
     return 0;
 }
 
+/* A client whose message was spooled but not acked before the broker died
+ * resends it: the resend is then stamped like the first copy. */
+static void remember_stamp(parley_ctx *ctx, json_t *msg)
+{
+    const char *from = json_string_value(json_object_get(msg, "from"));
+    const char *txn = json_string_value(json_object_get(msg, "txn"));
+    const char *id = json_string_value(json_object_get(msg, "id"));
+    json_t *ts = json_object_get(msg, "ts");
+    uuid_bin sender;
+    uint64_t parsed;
+
+    if (from == NULL || txn == NULL || id == NULL || !json_is_integer(ts) ||
+        uuid_parse_n(from, strlen(from), &sender) != 0 ||
+        !payload_txn_valid(txn) || id_parse(id, &parsed) != 0)
+        return;
+    recent_txn_put(ctx->recent, &sender, txn, parsed,
+                   (int64_t)json_integer_value(ts));
+}
+
 /* Queues one record left in the spool by an earlier run. */
 static int replay_record(void *arg, uint32_t segment, const char *json,
                          size_t len)
@@ -120,6 +139,8 @@ static int replay_record(void *arg, uint32_t segment, const char *json,
     /* Receipts carry up_to; messages carry id and txn. */
     writer_kind kind = json_object_get(check, "up_to") != NULL ? WRITE_RECEIPT
                                                                : WRITE_MESSAGE;
+    if (kind == WRITE_MESSAGE)
+        remember_stamp(ctx, check);
     json_decref(check);
     copy = strndup(json, len);
     if (copy == NULL ||
