@@ -1,7 +1,7 @@
 /*
  * validate.h - pure checks of the names and strings clients send: usernames,
  * device names, passwords, display names, conversation titles, message
- * bodies and roles.
+ * bodies and account roles (conversation roles: common/roles.h).
  * Every function takes an explicit length, so embedded NULs are refused
  * rather than silently truncating the value.
  */
@@ -10,6 +10,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "roles.h"
 
 #define USERNAME_MIN 3
 #define USERNAME_MAX 32
@@ -46,16 +48,5 @@ typedef enum user_role {
 /* Parses "user", "admin" or "device".  Returns 0, or -1. */
 int user_role_parse(const char *s, user_role *out);
 
-typedef enum member_role {
-    MEMBER_ROLE_MEMBER,
-    MEMBER_ROLE_ADMIN,
-    MEMBER_ROLE_OWNER,
-} member_role;
-
-/* Parses "member", "admin" or "owner".  Returns 0, or -1. */
-int member_role_parse(const char *s, member_role *out);
-
-/* The schema's name of a member role. */
-const char *member_role_name(member_role r);
 
 #endif

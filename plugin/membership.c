@@ -209,18 +209,3 @@ size_t membership_cache_count(const membership_cache *cache)
 {
     return cache == NULL ? 0 : HASH_COUNT(cache->table);
 }
-
-int member_role_parse(const char *s, member_role *out)
-{
-    if (s == NULL)
-        return -1;
-    if (strcmp(s, "member") == 0)
-        *out = MEMBER_ROLE_MEMBER;
-    else if (strcmp(s, "admin") == 0)
-        *out = MEMBER_ROLE_ADMIN;
-    else if (strcmp(s, "owner") == 0)
-        *out = MEMBER_ROLE_OWNER;
-    else
-        return -1;
-    return 0;
-}

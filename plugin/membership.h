@@ -12,13 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "roles.h"
 #include "uuid.h"
-
-typedef enum member_role {
-    MEMBER_ROLE_MEMBER = 0,
-    MEMBER_ROLE_ADMIN = 1,
-    MEMBER_ROLE_OWNER = 2,
-} member_role;
 
 typedef struct membership_cache membership_cache;
 
@@ -59,8 +54,5 @@ bool membership_cache_may_post(const membership_cache *cache,
 
 /* Number of (conv, user) pairs held. */
 size_t membership_cache_count(const membership_cache *cache);
-
-/* Parses "owner", "admin" or "member". Returns 0, or -1. */
-int member_role_parse(const char *s, member_role *out);
 
 #endif
