@@ -431,16 +431,45 @@ static int member_role_of(db_conn *db, const char *conv, const char *user,
     return rc;
 }
 
+/* Opens the transaction of a change to a group's or channel's members by
+ * the caller, and locks the conversation with the caller's role in *actor.
+ * Returns 1 to go on (inside the transaction); 0 when it has rolled back and
+ * queued the reply (404 for a non-member, as for a missing conversation;
+ * 400 with direct_refusal for a direct conversation); -1 on a database
+ * error (the caller rolls back and answers 500). */
+static int begin_member_change(api_request *r, db_conn *db,
+                               const char *direct_refusal, member_role *actor)
+{
+    conv_kind kind;
+    int rc;
+
+    if (db_begin(db) != 0)
+        return -1;
+    rc = lock_as_member(db, r->route.conv, r->claims.sub, &kind, actor);
+    if (rc <= 0) {
+        if (rc == 0) {
+            db_rollback(db);
+            reply_not_found(&r->reply);
+        }
+        return rc;
+    }
+    if (kind == CONV_DIRECT) {
+        db_rollback(db);
+        reply_bad_request(&r->reply, direct_refusal);
+        return 0;
+    }
+    return 1;
+}
+
 void handle_member_add(api_request *r, db_conn *db)
 {
-    const char *conv = r->route.conv, *me = r->claims.sub;
+    const char *conv = r->route.conv;
     const char *user = NULL, *role_s = NULL;
     size_t user_len = 0;
     json_t *body = request_json_object(r, false);
     member_role actor, role = MEMBER_ROLE_MEMBER;
     event_batch events = {0};
     PGresult *ures = NULL;
-    conv_kind kind;
     bool added;
     int rc;
 
@@ -457,22 +486,12 @@ void handle_member_add(api_request *r, db_conn *db)
         reply_bad_request(&r->reply, "role must be member or admin");
         goto done;
     }
-    if (db_begin(db) != 0)
-        goto fail;
-    rc = lock_as_member(db, conv, me, &kind, &actor);
+    rc = begin_member_change(
+        r, db, "a direct conversation's members cannot change", &actor);
     if (rc < 0)
         goto fail;
-    if (rc == 0) {
-        db_rollback(db);
-        reply_not_found(&r->reply);
+    if (rc == 0)
         goto done;
-    }
-    if (kind == CONV_DIRECT) {
-        db_rollback(db);
-        reply_bad_request(&r->reply,
-                          "a direct conversation's members cannot change");
-        goto done;
-    }
     if (!member_may_add(actor, role)) {
         db_rollback(db);
         reply_error(&r->reply, MHD_HTTP_FORBIDDEN, "forbidden",
@@ -584,13 +603,12 @@ fail:
 
 void handle_member_update(api_request *r, db_conn *db)
 {
-    const char *conv = r->route.conv, *me = r->claims.sub;
+    const char *conv = r->route.conv;
     const char *user = r->route.user, *role_s = NULL;
     json_t *body = request_json_object(r, false);
     member_role actor, target, role;
     event_batch events = {0};
     PGresult *res;
-    conv_kind kind;
     int rc;
 
     if (body == NULL)
@@ -600,22 +618,12 @@ void handle_member_update(api_request *r, db_conn *db)
         reply_bad_request(&r->reply, "role must be member, admin or owner");
         goto done;
     }
-    if (db_begin(db) != 0)
-        goto fail;
-    rc = lock_as_member(db, conv, me, &kind, &actor);
+    rc = begin_member_change(
+        r, db, "a direct conversation's roles cannot change", &actor);
     if (rc < 0)
         goto fail;
-    if (rc == 0) {
-        db_rollback(db);
-        reply_not_found(&r->reply);
+    if (rc == 0)
         goto done;
-    }
-    if (kind == CONV_DIRECT) {
-        db_rollback(db);
-        reply_bad_request(&r->reply,
-                          "a direct conversation's roles cannot change");
-        goto done;
-    }
     if (!member_may_set_role(actor)) {
         db_rollback(db);
         reply_error(&r->reply, MHD_HTTP_FORBIDDEN, "forbidden",
