@@ -33,18 +33,15 @@ bool admin_allowed(token_role claimed, bool db_is_admin)
 
 int admin_require(api_request *r, db_conn *db)
 {
-    PGresult *res;
+    PGresult *res = DB_EXEC(db, STMT_ADMIN_ROLE, r->claims.sub);
     bool db_admin;
 
-    if (r->claims.role == TOKEN_ROLE_ADMIN) {
-        res = DB_EXEC(db, STMT_ADMIN_ROLE, r->claims.sub);
-        if (res == NULL)
-            return -1;
-        db_admin = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
-        PQclear(res);
-        if (admin_allowed(r->claims.role, db_admin))
-            return 1;
-    }
+    if (res == NULL)
+        return -1;
+    db_admin = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    if (admin_allowed(r->claims.role, db_admin))
+        return 1;
     reply_error(&r->reply, MHD_HTTP_FORBIDDEN, "forbidden",
                 "only an admin may do this");
     return 0;
