@@ -64,7 +64,8 @@ char *event_message_hidden(const char *conv, const char *id)
 
 char *event_user_banned(const char *user)
 {
-    return dump_new(json_pack("{s:s,s:s}", "type", "user_banned", "user", user));
+    return dump_new(
+        json_pack("{s:s,s:s}", "type", "user_banned", "user", user));
 }
 
 char *event_user_unbanned(const char *user)

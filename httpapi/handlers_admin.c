@@ -13,7 +13,6 @@
 #include "events.h"
 #include "handlers_messages.h"
 #include "ids.h"
-#include "objects.h"
 #include "utf8.h"
 #include "uuid.h"
 
@@ -329,8 +328,8 @@ static json_t *text_or_null(const PGresult *res, int row, int col)
 
 static json_t *audit_entry_new(const PGresult *res, int row)
 {
-    json_t *detail = json_loads(PQgetvalue(res, row, AUDIT_COL_DETAIL), 0,
-                                NULL);
+    json_t *detail =
+        json_loads(PQgetvalue(res, row, AUDIT_COL_DETAIL), 0, NULL);
 
     return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:s}", "id",
                      PQgetvalue(res, row, AUDIT_COL_ID), "actor",
@@ -395,8 +394,7 @@ void handle_admin_stats(api_request *r, db_conn *db)
         return;
     }
     res = db_exec(db, STMT_ADMIN_STATS, NULL, 0);
-    if (res == NULL || PQntuples(res) != 1 ||
-        (out = json_object()) == NULL) {
+    if (res == NULL || PQntuples(res) != 1 || (out = json_object()) == NULL) {
         PQclear(res);
         reply_internal(&r->reply);
         return;

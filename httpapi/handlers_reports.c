@@ -63,8 +63,7 @@ const char *report_status_parse(const json_t *body, const char **why)
     const char *s = NULL;
     size_t len = 0;
 
-    if (json_field_string(body, "status", &s, &len) == 1 &&
-        strlen(s) == len) {
+    if (json_field_string(body, "status", &s, &len) == 1 && strlen(s) == len) {
         if (strcmp(s, "resolved") == 0)
             return "resolved";
         if (strcmp(s, "dismissed") == 0)
@@ -75,8 +74,8 @@ const char *report_status_parse(const json_t *body, const char **why)
 }
 
 /* Sets key to the text column col unless it is SQL NULL. */
-static void set_text(json_t *obj, const char *key, const PGresult *res,
-                     int row, int col)
+static void set_text(json_t *obj, const char *key, const PGresult *res, int row,
+                     int col)
 {
     if (!PQgetisnull(res, row, col))
         json_object_set_new(obj, key, json_string(PQgetvalue(res, row, col)));
@@ -104,16 +103,16 @@ static json_t *report_object_new(const PGresult *res, int row,
     if (!PQgetisnull(res, row, REPORT_COL_SNAPSHOT))
         json_object_set_new(o, "message_object",
                             message_object_new(res, row, REPORT_COL_SNAPSHOT));
-    json_object_set_new(o, "resolved_by",
-                        PQgetisnull(res, row, REPORT_COL_RESOLVED_BY)
-                            ? json_null()
-                            : json_string(PQgetvalue(
-                                  res, row, REPORT_COL_RESOLVED_BY)));
-    json_object_set_new(o, "resolved_at",
-                        PQgetisnull(res, row, REPORT_COL_RESOLVED_AT)
-                            ? json_null()
-                            : json_string(PQgetvalue(
-                                  res, row, REPORT_COL_RESOLVED_AT)));
+    json_object_set_new(
+        o, "resolved_by",
+        PQgetisnull(res, row, REPORT_COL_RESOLVED_BY)
+            ? json_null()
+            : json_string(PQgetvalue(res, row, REPORT_COL_RESOLVED_BY)));
+    json_object_set_new(
+        o, "resolved_at",
+        PQgetisnull(res, row, REPORT_COL_RESOLVED_AT)
+            ? json_null()
+            : json_string(PQgetvalue(res, row, REPORT_COL_RESOLVED_AT)));
     return o;
 }
 

@@ -4,9 +4,10 @@
  * Pure logic over strings.  The path is matched as it arrived, without
  * percent-decoding (the server installs an unescape callback that leaves it
  * raw): every route segment is a fixed ASCII word, a canonical lower-case
- * UUID or a decimal id (":message", ":report"), so an encoded or otherwise malformed segment simply
- * matches nothing and the answer is 404.  A path that matches a route under
- * another method gives ROUTE_BAD_METHOD and the methods that would match.
+ * UUID or a decimal id (":message", ":report"), so an encoded or otherwise
+ * malformed segment simply matches nothing and the answer is 404.  A path
+ * that matches a route under another method gives ROUTE_BAD_METHOD and the
+ * methods that would match.
  */
 #ifndef PARLEY_API_ROUTER_H
 #define PARLEY_API_ROUTER_H

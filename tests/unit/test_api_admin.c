@@ -94,8 +94,8 @@ static void test_reasons(void **state)
     /* Characters, not bytes: 1000 two-byte and four-byte characters. */
     assert_int_equal(reason_rc(reason_of("\xc3\xa9", 1000), &r), 0);
     assert_int_equal(reason_rc(reason_of("\xf0\x9f\x98\x80", 1000), &r), 0);
-    assert_int_equal(reason_rc(body("{\"reason\":\" line one\\nline two\"}"), &r),
-                     0);
+    assert_int_equal(
+        reason_rc(body("{\"reason\":\" line one\\nline two\"}"), &r), 0);
 
     assert_int_equal(reason_rc(reason_of("a", 1001), &r), -1);
     assert_int_equal(reason_rc(reason_of("\xc3\xa9", 1001), &r), -1);
@@ -176,12 +176,17 @@ static void test_paging(void **state)
     query_param open[] = {{"status", "open"}};
     query_param dismissed[] = {{"status", "dismissed"}, {"other", "x"}};
     static const query_param bad[][2] = {
-        {{"before", ""}, {"x", "y"}},        {{"before", "-1"}, {"x", "y"}},
-        {{"before", "01"}, {"x", "y"}},      {{"before", "1a"}, {"x", "y"}},
+        {{"before", ""}, {"x", "y"}},
+        {{"before", "-1"}, {"x", "y"}},
+        {{"before", "01"}, {"x", "y"}},
+        {{"before", "1a"}, {"x", "y"}},
         {{"before", "9223372036854775808"}, {"x", "y"}},
-        {{"before", NULL}, {"x", "y"}},      {{"limit", "0"}, {"x", "y"}},
-        {{"limit", "201"}, {"x", "y"}},      {{"limit", ""}, {"x", "y"}},
-        {{"limit", " 5"}, {"x", "y"}},       {{"limit", "1"}, {"limit", "2"}},
+        {{"before", NULL}, {"x", "y"}},
+        {{"limit", "0"}, {"x", "y"}},
+        {{"limit", "201"}, {"x", "y"}},
+        {{"limit", ""}, {"x", "y"}},
+        {{"limit", " 5"}, {"x", "y"}},
+        {{"limit", "1"}, {"limit", "2"}},
         {{"before", "1"}, {"before", "1"}},
     };
 
@@ -247,8 +252,8 @@ static void test_report_bodies(void **state)
     report_request q;
 
     (void)state;
-    assert_int_equal(report_rc("{\"message\":\"1234\",\"reason\":\"spam\"}", &q),
-                     0);
+    assert_int_equal(
+        report_rc("{\"message\":\"1234\",\"reason\":\"spam\"}", &q), 0);
     assert_string_equal(q.message, "1234");
     assert_null(q.user);
     assert_string_equal(q.reason, "spam");
@@ -294,8 +299,11 @@ static void test_report_bodies(void **state)
 static void test_report_statuses(void **state)
 {
     static const char *const bad[] = {
-        "{}", "{\"status\":null}", "{\"status\":\"open\"}",
-        "{\"status\":\"Resolved\"}", "{\"status\":1}",
+        "{}",
+        "{\"status\":null}",
+        "{\"status\":\"open\"}",
+        "{\"status\":\"Resolved\"}",
+        "{\"status\":1}",
         "{\"status\":\"resolved \"}",
     };
     const char *why = NULL;
