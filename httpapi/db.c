@@ -347,20 +347,6 @@ static const stmt_def stmts[STMT_COUNT] = {
                          " WHERE id = $1::bigint",
                          1},
 
-    [STMT_SYNC_HEAD] = {"sync_head", "SELECT value FROM change_counter", 0},
-    [STMT_SYNC] = {"sync", SYNC_SQL, 3},
-
-    [STMT_MSGS_LATEST] = {"msgs_latest",
-                          MSG_SELECT " ORDER BY x.id DESC LIMIT $2", 2},
-    [STMT_MSGS_BEFORE] = {"msgs_before",
-                          MSG_SELECT " AND x.id < $2::bigint"
-                                     " ORDER BY x.id DESC LIMIT $3",
-                          3},
-    [STMT_MSGS_AFTER] = {"msgs_after",
-                         MSG_SELECT " AND x.id > $2::bigint"
-                                    " ORDER BY x.id ASC LIMIT $3",
-                         3},
-
     /* Moderation and admin.  A hide renumbers the message like a delete
      * (handlers_messages.h message_tombstone), as the last statement. */
     [STMT_MSG_HIDE] = {"msg_hide",
@@ -456,6 +442,20 @@ static const stmt_def stmts[STMT_COUNT] = {
                                 " WHERE id = $1::bigint"
                                 " RETURNING " REPORT_COLS("r"),
                                 3},
+
+    [STMT_SYNC_HEAD] = {"sync_head", "SELECT value FROM change_counter", 0},
+    [STMT_SYNC] = {"sync", SYNC_SQL, 3},
+
+    [STMT_MSGS_LATEST] = {"msgs_latest",
+                          MSG_SELECT " ORDER BY x.id DESC LIMIT $2", 2},
+    [STMT_MSGS_BEFORE] = {"msgs_before",
+                          MSG_SELECT " AND x.id < $2::bigint"
+                                     " ORDER BY x.id DESC LIMIT $3",
+                          3},
+    [STMT_MSGS_AFTER] = {"msgs_after",
+                         MSG_SELECT " AND x.id > $2::bigint"
+                                    " ORDER BY x.id ASC LIMIT $3",
+                         3},
 };
 
 /* clang-format on */
