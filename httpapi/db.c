@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "handlers_reports.h"
 #include "log.h"
 #include "objects.h"
 
@@ -345,6 +346,102 @@ static const stmt_def stmts[STMT_COUNT] = {
                          " deleted_at = now(), seq = parley_reserve_seq(1)"
                          " WHERE id = $1::bigint",
                          1},
+
+    /* Moderation and admin.  A hide renumbers the message like a delete
+     * (handlers_messages.h message_tombstone), as the last statement. */
+    [STMT_MSG_HIDE] = {"msg_hide",
+                       "UPDATE messages SET hidden_at = now(),"
+                       " seq = parley_reserve_seq(1)"
+                       " WHERE id = $1::bigint",
+                       1},
+    [STMT_ADMIN_ROLE] = {"admin_role",
+                         "SELECT role = 'admin' FROM users WHERE id = $1", 1},
+    /* The user $1, locked; whether a ban holds now. */
+    [STMT_USER_BAN_LOCK] = {"user_ban_lock",
+                            "SELECT coalesce(banned_until > now(), false)"
+                            " FROM users WHERE id = $1 FOR UPDATE",
+                            1},
+    /* $2: the end in unix ms, or NULL for no end (schema/007). */
+    [STMT_USER_BAN] = {"user_ban",
+                       "UPDATE users SET banned_until = CASE"
+                       " WHEN $2::bigint IS NULL"
+                       " THEN timestamptz '9999-12-31 23:59:59+00'"
+                       " ELSE to_timestamp($2::bigint / 1000.0) END"
+                       " WHERE id = $1",
+                       2},
+    [STMT_USER_UNBAN] = {"user_unban",
+                         "UPDATE users SET banned_until = NULL WHERE id = $1",
+                         1},
+    /* The message $1, locked: its conversation, whether it is already a
+     * tombstone (deleted or hidden). */
+    [STMT_MSG_ADMIN_LOCK] = {"msg_admin_lock",
+                             "SELECT conv_id, deleted_at IS NOT NULL"
+                             " OR hidden_at IS NOT NULL FROM messages"
+                             " WHERE id = $1::bigint FOR UPDATE",
+                             1},
+    /* actor, action, target, reason (or NULL), detail (JSON text) */
+    [STMT_AUDIT_INSERT] = {"audit_insert",
+                           "INSERT INTO audit_log"
+                           " (actor_id, action, target, reason, detail)"
+                           " VALUES ($1, $2, $3, $4, $5::jsonb)",
+                           5},
+    /* Newest first, before id $1 (or NULL), at most $2. */
+    [STMT_AUDIT_LIST] = {"audit_list",
+                         "SELECT a.id::text, a.actor_id::text, a.action,"
+                         " a.target, a.reason, a.detail::text, "
+                         SQL_TIME("a.created_at") " FROM audit_log a"
+                         " WHERE ($1::bigint IS NULL OR a.id < $1::bigint)"
+                         " ORDER BY a.id DESC LIMIT $2::int",
+                         2},
+    /* Messages of the last 24 hours by their time-ordered ids, a range
+     * of the primary key (common/ids.h). */
+    [STMT_ADMIN_STATS] = {"admin_stats",
+                          "SELECT (SELECT count(*) FROM users),"
+                          " (SELECT count(*) FROM users"
+                          "  WHERE banned_until > now()),"
+                          " (SELECT count(*) FROM conversations),"
+                          " (SELECT count(*) FROM messages),"
+                          " (SELECT count(*) FROM messages WHERE id >= (("
+                          SQL_MS("now() - interval '24 hours'")
+                          " - 1704067200000) << 22)),"
+                          " (SELECT count(*) FROM reports"
+                          "  WHERE status = 'open')",
+                          0},
+    /* Reporter $1 about message $2 (NULL: none; only one of a
+     * conversation $1 is a member of) and/or user $3 (NULL: none; must
+     * exist), reason $4.  No row: one of them does not qualify. */
+    [STMT_REPORT_INSERT] =
+        {"report_insert",
+         "INSERT INTO reports AS r"
+         " (reporter_id, message_id, conv_id, user_id, reason, snapshot)"
+         " SELECT $1, x.id, x.conv_id, u.id, $4,"
+         " CASE WHEN x.id IS NOT NULL THEN parley_message_json(x) END"
+         " FROM (SELECT 1) one"
+         " LEFT JOIN messages x ON x.id = $2::bigint AND EXISTS"
+         " (SELECT 1 FROM members m WHERE m.conv_id = x.conv_id"
+         "  AND m.user_id = $1)"
+         " LEFT JOIN users u ON u.id = $3::uuid"
+         " WHERE ($2::bigint IS NULL OR x.id IS NOT NULL)"
+         " AND ($3::uuid IS NULL OR u.id IS NOT NULL)"
+         " RETURNING " REPORT_COLS("r"),
+         4},
+    /* Status $1 (NULL: any), before id $2 (NULL: newest), at most $3. */
+    [STMT_REPORTS_LIST] = {"reports_list",
+                           "SELECT " REPORT_COLS("r") " FROM reports r"
+                           " WHERE ($1::text IS NULL OR r.status = $1)"
+                           " AND ($2::bigint IS NULL OR r.id < $2::bigint)"
+                           " ORDER BY r.id DESC LIMIT $3::int",
+                           3},
+    [STMT_REPORT_LOCK] = {"report_lock",
+                          "SELECT status FROM reports"
+                          " WHERE id = $1::bigint FOR UPDATE",
+                          1},
+    [STMT_REPORT_SET_STATUS] = {"report_set_status",
+                                "UPDATE reports r SET status = $2,"
+                                " resolved_by = $3, resolved_at = now()"
+                                " WHERE id = $1::bigint"
+                                " RETURNING " REPORT_COLS("r"),
+                                3},
 
     [STMT_SYNC_HEAD] = {"sync_head", "SELECT value FROM change_counter", 0},
     [STMT_SYNC] = {"sync", SYNC_SQL, 3},

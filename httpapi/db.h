@@ -68,6 +68,20 @@ typedef enum db_stmt {
     /* sync */
     STMT_SYNC_HEAD,
     STMT_SYNC,
+    /* moderation and admin (handlers_admin.h, handlers_reports.h) */
+    STMT_MSG_HIDE,
+    STMT_ADMIN_ROLE,
+    STMT_USER_BAN_LOCK,
+    STMT_USER_BAN,
+    STMT_USER_UNBAN,
+    STMT_MSG_ADMIN_LOCK,
+    STMT_AUDIT_INSERT,
+    STMT_AUDIT_LIST,
+    STMT_ADMIN_STATS,
+    STMT_REPORT_INSERT,
+    STMT_REPORTS_LIST,
+    STMT_REPORT_LOCK,
+    STMT_REPORT_SET_STATUS,
     STMT_COUNT
 } db_stmt;
 

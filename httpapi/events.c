@@ -56,6 +56,24 @@ char *event_message_deleted(const char *conv, const char *id)
         json_pack("{s:s,s:s,s:s}", "type", "deleted", "conv", conv, "id", id));
 }
 
+char *event_message_hidden(const char *conv, const char *id)
+{
+    return dump_new(
+        json_pack("{s:s,s:s,s:s}", "type", "hidden", "conv", conv, "id", id));
+}
+
+char *event_user_banned(const char *user)
+{
+    return dump_new(
+        json_pack("{s:s,s:s}", "type", "user_banned", "user", user));
+}
+
+char *event_user_unbanned(const char *user)
+{
+    return dump_new(
+        json_pack("{s:s,s:s}", "type", "user_unbanned", "user", user));
+}
+
 char *event_receipt(const char *conv, const char *user, const char *kind,
                     const char *up_to, long long ts)
 {

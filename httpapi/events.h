@@ -10,6 +10,9 @@
  *   {"type":"presence_changed","user":"<uuid>"}   (presence hidden/shown)
  *   {"type":"edited","conv":"<uuid>","id":"<message id>"}
  *   {"type":"deleted","conv":"<uuid>","id":"<message id>"}
+ *   {"type":"hidden","conv":"<uuid>","id":"<message id>"}  (an admin hid it)
+ *   {"type":"user_banned","user":"<uuid>"}
+ *   {"type":"user_unbanned","user":"<uuid>"}
  *   {"type":"receipt","conv":"<uuid>","user":"<uuid>","kind":"read",
  *    "up_to":"<message id>","ts":<unix ms>}        (a read pointer moved)
  *
@@ -39,6 +42,9 @@ char *event_sessions_revoked(const char *user);
 char *event_presence_changed(const char *user);
 char *event_message_edited(const char *conv, const char *id);
 char *event_message_deleted(const char *conv, const char *id);
+char *event_message_hidden(const char *conv, const char *id);
+char *event_user_banned(const char *user);
+char *event_user_unbanned(const char *user);
 /* kind: "read" or "delivered"; up_to: a message id; ts: unix ms. */
 char *event_receipt(const char *conv, const char *user, const char *kind,
                     const char *up_to, long long ts);

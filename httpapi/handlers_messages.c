@@ -252,6 +252,19 @@ done:
     json_decref(body);
 }
 
+int message_tombstone(db_conn *db, const char *conv, const char *id,
+                      tombstone_kind kind)
+{
+    char *event = kind == TOMBSTONE_HIDDEN ? event_message_hidden(conv, id)
+                                           : event_message_deleted(conv, id);
+
+    /* The event first: the statement that reserves the seq comes last. */
+    if (event_notify_new(db, event) != 0)
+        return -1;
+    return DB_EXEC_DISCARD(
+        db, kind == TOMBSTONE_HIDDEN ? STMT_MSG_HIDE : STMT_MSG_DELETE, id);
+}
+
 void handle_message_delete(api_request *r, db_conn *db)
 {
     const char *id = r->route.message;
@@ -276,8 +289,8 @@ void handle_message_delete(api_request *r, db_conn *db)
         reply_refused(r, v, false);
         return;
     }
-    if (event_notify_new(db, event_message_deleted(conv, id)) != 0 ||
-        DB_EXEC_DISCARD(db, STMT_MSG_DELETE, id) != 0 || db_commit(db) != 0)
+    if (message_tombstone(db, conv, id, TOMBSTONE_DELETED) != 0 ||
+        db_commit(db) != 0)
         goto fail;
     reply_empty(&r->reply, MHD_HTTP_NO_CONTENT);
     return;

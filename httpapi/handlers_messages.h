@@ -62,6 +62,20 @@ typedef struct history_query {
 int history_query_parse(const query_param *params, size_t n, history_query *out,
                         const char **why);
 
+typedef enum tombstone_kind {
+    TOMBSTONE_DELETED, /* deleted by its author or a conversation admin */
+    TOMBSTONE_HIDDEN,  /* hidden by a moderator (handlers_admin.h) */
+} tombstone_kind;
+
+/* Inside a transaction that holds message id's row lock (id belongs to
+ * conv): announces {"type":"deleted"|"hidden","conv","id"} and, as the
+ * transaction's last statement before COMMIT, turns the message into a
+ * tombstone (deleted: deleted_at set, body and extra cleared; hidden:
+ * hidden_at set) renumbered with a new change seq.  Returns 0, or -1:
+ * the caller rolls back. */
+int message_tombstone(db_conn *db, const char *conv, const char *id,
+                      tombstone_kind kind);
+
 void handle_messages_list(api_request *r, db_conn *db);
 void handle_message_edit(api_request *r, db_conn *db);
 void handle_message_delete(api_request *r, db_conn *db);

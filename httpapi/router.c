@@ -9,7 +9,8 @@
 
 typedef struct route_def {
     http_method method;
-    const char *pattern; /* segments: words, ":conv", ":user", ":message" */
+    /* segments: words, ":conv", ":user", ":message", ":report" */
+    const char *pattern;
     route_id id;
 } route_def;
 
@@ -35,6 +36,14 @@ static const route_def routes[] = {
     {HTTP_PATCH, "/v1/messages/:message", ROUTE_MESSAGE_EDIT},
     {HTTP_DELETE, "/v1/messages/:message", ROUTE_MESSAGE_DELETE},
     {HTTP_GET, "/v1/sync", ROUTE_SYNC},
+    {HTTP_POST, "/v1/reports", ROUTE_REPORT_CREATE},
+    {HTTP_GET, "/v1/admin/reports", ROUTE_ADMIN_REPORTS},
+    {HTTP_PATCH, "/v1/admin/reports/:report", ROUTE_ADMIN_REPORT_UPDATE},
+    {HTTP_POST, "/v1/admin/users/:user/ban", ROUTE_ADMIN_BAN},
+    {HTTP_DELETE, "/v1/admin/users/:user/ban", ROUTE_ADMIN_UNBAN},
+    {HTTP_POST, "/v1/admin/messages/:message/hide", ROUTE_ADMIN_HIDE},
+    {HTTP_GET, "/v1/admin/audit", ROUTE_ADMIN_AUDIT},
+    {HTTP_GET, "/v1/admin/stats", ROUTE_ADMIN_STATS},
 };
 
 http_method http_method_parse(const char *name)
@@ -55,9 +64,9 @@ http_method http_method_parse(const char *name)
     return HTTP_OTHER;
 }
 
-/* Copies a path segment s[0..len) that is a message id into out.  Returns
- * false when it is not one (id_parse's rules: decimal, no sign or leading
- * zero, at most INT64_MAX). */
+/* Copies a path segment s[0..len) that is a message (or report) id into
+ * out.  Returns false when it is not one (id_parse's rules: decimal, no
+ * sign or leading zero, at most INT64_MAX). */
 static bool message_segment_copy(const char *s, size_t len,
                                  char out[PARLEY_ID_STR_MAX + 1])
 {
@@ -84,6 +93,7 @@ static bool pattern_match(const char *pattern, const char *path,
     out->conv[0] = '\0';
     out->user[0] = '\0';
     out->message[0] = '\0';
+    out->report[0] = '\0';
     while (*p != '\0') {
         if (*p != '/' || *s != '/')
             return false;
@@ -93,6 +103,9 @@ static bool pattern_match(const char *pattern, const char *path,
         size_t slen = strcspn(s, "/");
         if (plen == 8 && strncmp(p, ":message", 8) == 0) {
             if (!message_segment_copy(s, slen, out->message))
+                return false;
+        } else if (plen == 7 && strncmp(p, ":report", 7) == 0) {
+            if (!message_segment_copy(s, slen, out->report))
                 return false;
         } else if (p[0] == ':') {
             char *dst;

@@ -4,9 +4,10 @@
  * Pure logic over strings.  The path is matched as it arrived, without
  * percent-decoding (the server installs an unescape callback that leaves it
  * raw): every route segment is a fixed ASCII word, a canonical lower-case
- * UUID or a decimal id, so an encoded or otherwise malformed segment simply
- * matches nothing and the answer is 404.  A path that matches a route under
- * another method gives ROUTE_BAD_METHOD and the methods that would match.
+ * UUID or a decimal id (":message", ":report"), so an encoded or otherwise
+ * malformed segment simply matches nothing and the answer is 404.  A path
+ * that matches a route under another method gives ROUTE_BAD_METHOD and the
+ * methods that would match.
  */
 #ifndef PARLEY_API_ROUTER_H
 #define PARLEY_API_ROUTER_H
@@ -51,6 +52,14 @@ typedef enum route_id {
     ROUTE_MESSAGE_EDIT,
     ROUTE_MESSAGE_DELETE,
     ROUTE_SYNC,
+    ROUTE_REPORT_CREATE,
+    ROUTE_ADMIN_REPORTS,
+    ROUTE_ADMIN_REPORT_UPDATE,
+    ROUTE_ADMIN_BAN,
+    ROUTE_ADMIN_UNBAN,
+    ROUTE_ADMIN_HIDE,
+    ROUTE_ADMIN_AUDIT,
+    ROUTE_ADMIN_STATS,
     ROUTE_COUNT
 } route_id;
 
@@ -68,6 +77,8 @@ typedef struct route_match {
      * accepts it (no sign, no leading zero, at most INT64_MAX), "" when
      * none */
     char message[PARLEY_ID_STR_MAX + 1];
+    /* ":report" segment, a report id under the same rules, "" when none */
+    char report[PARLEY_ID_STR_MAX + 1];
     unsigned allowed; /* on ROUTE_BAD_METHOD: http_method bits */
 } route_match;
 

@@ -23,10 +23,12 @@
 #include <sys/socket.h>
 
 #include "bearer.h"
+#include "handlers_admin.h"
 #include "handlers_auth.h"
 #include "handlers_conversations.h"
 #include "handlers_member_state.h"
 #include "handlers_messages.h"
+#include "handlers_reports.h"
 #include "handlers_sync.h"
 #include "handlers_users.h"
 #include "log.h"
@@ -71,6 +73,14 @@ static const route_handler handlers[ROUTE_COUNT] = {
     [ROUTE_MESSAGE_EDIT] = {handle_message_edit, AUTH_REQUIRED},
     [ROUTE_MESSAGE_DELETE] = {handle_message_delete, AUTH_REQUIRED},
     [ROUTE_SYNC] = {handle_sync, AUTH_REQUIRED},
+    [ROUTE_REPORT_CREATE] = {handle_report_create, AUTH_REQUIRED},
+    [ROUTE_ADMIN_REPORTS] = {handle_admin_reports, AUTH_REQUIRED},
+    [ROUTE_ADMIN_REPORT_UPDATE] = {handle_admin_report_update, AUTH_REQUIRED},
+    [ROUTE_ADMIN_BAN] = {handle_admin_ban, AUTH_REQUIRED},
+    [ROUTE_ADMIN_UNBAN] = {handle_admin_unban, AUTH_REQUIRED},
+    [ROUTE_ADMIN_HIDE] = {handle_admin_hide, AUTH_REQUIRED},
+    [ROUTE_ADMIN_AUDIT] = {handle_admin_audit, AUTH_REQUIRED},
+    [ROUTE_ADMIN_STATS] = {handle_admin_stats, AUTH_REQUIRED},
 };
 
 static void reply_unauthorized(api_request *r, const char *why)

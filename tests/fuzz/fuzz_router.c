@@ -9,8 +9,8 @@
  * Invariants:
  *   - a match rebuilds the path exactly from the route's pattern (copied
  *     here from the API's documented routes) and the captured :conv and
- *     :user segments, which are canonical uuids, and :message, a canonical
- *     decimal id; the route's method is the one asked for (HEAD answered
+ *     :user segments, which are canonical uuids, and :message and
+ *     :report, canonical decimal ids; the route's method is the one asked for (HEAD answered
  *     as GET);
  *   - the verdicts for the seven methods are consistent: a path either
  *     matches no method (404 for all) or is found for the methods in the
@@ -54,6 +54,14 @@ static const struct {
     {ROUTE_MESSAGE_EDIT, HTTP_PATCH, "/v1/messages/:message"},
     {ROUTE_MESSAGE_DELETE, HTTP_DELETE, "/v1/messages/:message"},
     {ROUTE_SYNC, HTTP_GET, "/v1/sync"},
+    {ROUTE_REPORT_CREATE, HTTP_POST, "/v1/reports"},
+    {ROUTE_ADMIN_REPORTS, HTTP_GET, "/v1/admin/reports"},
+    {ROUTE_ADMIN_REPORT_UPDATE, HTTP_PATCH, "/v1/admin/reports/:report"},
+    {ROUTE_ADMIN_BAN, HTTP_POST, "/v1/admin/users/:user/ban"},
+    {ROUTE_ADMIN_UNBAN, HTTP_DELETE, "/v1/admin/users/:user/ban"},
+    {ROUTE_ADMIN_HIDE, HTTP_POST, "/v1/admin/messages/:message/hide"},
+    {ROUTE_ADMIN_AUDIT, HTTP_GET, "/v1/admin/audit"},
+    {ROUTE_ADMIN_STATS, HTTP_GET, "/v1/admin/stats"},
 };
 
 /* Rebuilds a path from the pattern of route id and the captures. */
@@ -83,6 +91,11 @@ static void rebuild(const route_match *m, char *out, size_t outlen,
             FUZZ_CHECK(ref_decimal_id(m->message));
             strncat(out, m->message, outlen - strlen(out) - 1);
             p += 8;
+            continue;
+        } else if (strncmp(p, ":report", 7) == 0) {
+            FUZZ_CHECK(ref_decimal_id(m->report));
+            strncat(out, m->report, outlen - strlen(out) - 1);
+            p += 7;
             continue;
         }
         if (sub != NULL) {
@@ -185,6 +198,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 FUZZ_CHECK(per[i].user[0] == '\0');
             if (!pattern_has(per[i].id, ":message"))
                 FUZZ_CHECK(per[i].message[0] == '\0');
+            if (!pattern_has(per[i].id, ":report"))
+                FUZZ_CHECK(per[i].report[0] == '\0');
             FUZZ_CHECK(strlen(path) <= ROUTER_PATH_MAX);
         } else if (r[i] == ROUTE_BAD_METHOD) {
             FUZZ_CHECK(per[i].allowed != 0);
