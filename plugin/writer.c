@@ -56,6 +56,9 @@
  * (or batch_max, if larger): a bigger transaction amortises the commit, and
  * the bound keeps the change_counter lock short and the memory small. */
 #define BATCH_GROWN_MAX 16384
+/* At most this many messages are acknowledged in one ack publish, so a
+ * grown batch does not make one huge MQTT message. */
+#define ACK_ITEMS_MAX 1000
 /* COPY data is handed to libpq in pieces of this size. */
 #define COPY_CHUNK (256 * 1024)
 
@@ -1188,8 +1191,8 @@ static int compare_rows_by_sender(const void *a, const void *b)
     return x->ord < y->ord ? -1 : x->ord > y->ord;
 }
 
-/* Queues one ack per sender: a single ack, or {"type":"ack","items":[...]}.
- * rows are reordered. */
+/* Queues one ack per sender (per ACK_ITEMS_MAX messages of a sender): a
+ * single ack, or {"type":"ack","items":[...]}.  rows are reordered. */
 static void post_acks(writer *w, stored_row *rows, size_t n)
 {
     char topic[64];
@@ -1207,7 +1210,8 @@ static void post_acks(writer *w, stored_row *rows, size_t n)
         size_t j = i, len;
         char *text;
 
-        while (j < n && strcmp(rows[j].sender, rows[i].sender) == 0) {
+        while (j < n && j - i < ACK_ITEMS_MAX &&
+               strcmp(rows[j].sender, rows[i].sender) == 0) {
             items[j - i] = (writer_ack_item){rows[j].conv, rows[j].txn,
                                              rows[j].id};
             j++;
