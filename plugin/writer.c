@@ -1277,16 +1277,52 @@ static void post_not_stored(writer *w, const writer_item *it,
     json_decref(msg);
 }
 
+/* Stores the n messages of items with the JSON statement, appending their
+ * rows (ids as stored) to rows + *stored.  A part the database refuses for
+ * its content is halved until each refused message is alone, and that one
+ * is reported to its sender: a few bad records in a large batch cost a few
+ * statements, not one per message.  Returns STORE_RETRY if the writer gave
+ * up (stopping), else STORE_OK (every message settled). */
+static store_result store_json(writer *w, writer_item *items, size_t n,
+                               stored_row *rows, size_t *stored)
+{
+    char err[512];
+    PGresult *res = NULL;
+    writer_item *before_mid, *mid;
+    store_result r;
+
+    r = exec_retrying(w, STORE_STATEMENT, items, &res, err, sizeof err);
+    if (r == STORE_OK) {
+        for (int i = 0; i < PQntuples(res) && (size_t)i < n; i++)
+            read_stored_row(res, i, &rows[(*stored)++]);
+        PQclear(res);
+        return STORE_OK;
+    }
+    if (r == STORE_RETRY)
+        return r;
+    if (n == 1) {
+        post_not_stored(w, items, err);
+        return STORE_OK;
+    }
+    before_mid = items;
+    for (size_t i = 1; i < n / 2; i++)
+        before_mid = before_mid->next;
+    mid = before_mid->next;
+    before_mid->next = NULL;
+    r = store_json(w, items, n / 2, rows, stored);
+    if (r == STORE_OK)
+        r = store_json(w, mid, n - n / 2, rows, stored);
+    before_mid->next = mid;
+    return r;
+}
+
 /* Stores chat messages, then queues acks.  The batch goes by binary COPY;
- * one the COPY refuses goes through the JSON statement, and one the
- * database refuses there for its content is stored row by row, a row
- * refused alone being reported to its sender.  Returns false if the writer
- * gave up (stopping). */
+ * one the COPY refuses goes through the JSON statement (store_json).
+ * Returns false if the writer gave up (stopping). */
 static bool store_messages(writer *w, writer_item *items, size_t n)
 {
     stored_row *rows = calloc(n, sizeof *rows);
     char err[512];
-    PGresult *res = NULL;
     size_t stored = 0;
     store_result r;
 
@@ -1303,28 +1339,7 @@ static bool store_messages(writer *w, writer_item *items, size_t n)
                                  "storing them with ON CONFLICT",
                                  n, err);
         memset(rows, 0, n * sizeof *rows);
-        r = exec_retrying(w, STORE_STATEMENT, items, &res, err, sizeof err);
-        if (r == STORE_OK) {
-            for (int i = 0; i < PQntuples(res) && (size_t)i < n; i++)
-                read_stored_row(res, i, &rows[stored++]);
-            PQclear(res);
-        } else if (r == STORE_REJECTED) {
-            for (writer_item *it = items; it != NULL; it = it->next) {
-                writer_item single = *it;
-                single.next = NULL;
-                r = exec_retrying(w, STORE_STATEMENT, &single, &res, err,
-                                  sizeof err);
-                if (r == STORE_OK) {
-                    if (PQntuples(res) == 1)
-                        read_stored_row(res, 0, &rows[stored++]);
-                    PQclear(res);
-                } else if (r == STORE_REJECTED) {
-                    post_not_stored(w, it, err);
-                } else {
-                    break;
-                }
-            }
-        }
+        r = store_json(w, items, n, rows, &stored);
     }
     if (r != STORE_RETRY)
         post_acks(w, rows, stored);
