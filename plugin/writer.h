@@ -1,9 +1,10 @@
 /*
- * writer.h - the pure parts of the writer thread (writer.c): reading the
- * columns of a rewritten message, encoding a batch as binary COPY rows, and
- * formatting acks.  No I/O here, so unit tests call them directly.  The
- * thread's own interface (writer_start, writer_enqueue, ...) is declared in
- * plugin_ctx.h with the other parts of the plugin.
+ * writer.h - the pure parts of the writer thread, implemented in
+ * writer_rows.c: reading the columns of a rewritten message, encoding a
+ * batch as binary COPY rows, and formatting acks.  No I/O here, so unit
+ * tests call them directly.  The thread's own interface (writer_start,
+ * writer_enqueue, ...) is declared in plugin_ctx.h with the other parts of
+ * the plugin; writer.c uses this header.
  */
 #ifndef PARLEY_WRITER_H
 #define PARLEY_WRITER_H

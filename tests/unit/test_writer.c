@@ -1,5 +1,6 @@
 /*
- * test_writer.c - unit tests for the pure parts of plugin/writer.c: reading
+ * test_writer.c - unit tests for the writer's pure parts (plugin/writer_rows.c,
+ * declared in plugin/writer.h): reading
  * the columns of a rewritten message (strings decoded as jansson decodes
  * them, extra holding every other member, records the fast path must leave
  * to the server refused), the binary COPY encoding of a row, and the ack
