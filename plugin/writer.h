@@ -49,15 +49,15 @@ void writer_buf_free(writer_buf *b);
 
 /* The columns a batch is copied into, in the order writer_copy_row writes
  * them. */
-#define WRITER_COPY_COLUMNS "id, conv_id, sender_id, txn, type, body, extra, ts, seq"
+#define WRITER_COPY_COLUMNS                                                    \
+    "id, conv_id, sender_id, txn, type, body, extra, ts, seq"
 
 /* Starts a binary COPY stream (the signature and header). */
 int writer_copy_begin(writer_buf *b);
 /* Appends m as one row of binary COPY.  Its seq is left 0; *seq_offset
  * receives where the 8 bytes of seq are, for writer_copy_set_seq once the
  * numbers are reserved.  Returns 0, or -1 out of memory. */
-int writer_copy_row(writer_buf *b, const writer_message *m,
-                    size_t *seq_offset);
+int writer_copy_row(writer_buf *b, const writer_message *m, size_t *seq_offset);
 /* Writes seq (big-endian int8) at offset, as recorded by writer_copy_row. */
 void writer_copy_set_seq(writer_buf *b, size_t offset, int64_t seq);
 /* Ends the stream (the trailer). */

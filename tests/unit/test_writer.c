@@ -1,10 +1,10 @@
 /*
  * test_writer.c - unit tests for the writer's pure parts (plugin/writer_rows.c,
- * declared in plugin/writer.h): reading
- * the columns of a rewritten message (strings decoded as jansson decodes
- * them, extra holding every other member, records the fast path must leave
- * to the server refused), the binary COPY encoding of a row, and the ack
- * template (checked by parsing its output back with jansson).
+ * declared in plugin/writer.h): reading the columns of a rewritten message
+ * (strings decoded as jansson decodes them, extra holding every other
+ * member, records the fast path must leave to the server refused), the
+ * binary COPY encoding of a row, and the ack template (checked by parsing
+ * its output back with jansson).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,29 +21,27 @@
 
 #define CONV "11111111-2222-4333-8444-555555555555"
 #define FROM "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
-#define HEAD "{\"id\":\"123456789\",\"conv\":\"" CONV "\",\"from\":\"" FROM \
-             "\",\"ts\":1700000000123,\"txn\":\"t-1\",\"type\":\"text\""
+#define HEAD                                                                   \
+    "{\"id\":\"123456789\",\"conv\":\"" CONV "\",\"from\":\"" FROM             \
+    "\",\"ts\":1700000000123,\"txn\":\"t-1\",\"type\":\"text\""
 
 typedef struct parsed {
     writer_message m;
     char scratch[4096];
 } parsed;
 
-static int parse(const char *json, parsed *p)
-{
+static int parse(const char *json, parsed *p) {
     assert_true(strlen(json) + 2 <= sizeof p->scratch);
     return writer_message_parse(json, strlen(json), p->scratch, &p->m);
 }
 
-static void assert_span(const char *got, size_t len, const char *want)
-{
+static void assert_span(const char *got, size_t len, const char *want) {
     assert_non_null(got);
     assert_int_equal(len, strlen(want));
     assert_memory_equal(got, want, len);
 }
 
-static void test_reads_every_column(void **state)
-{
+static void test_reads_every_column(void **state) {
     parsed p;
     uuid_bin conv, from;
 
@@ -61,8 +59,7 @@ static void test_reads_every_column(void **state)
     assert_span(p.m.extra, p.m.extra_len, "{}");
 }
 
-static void test_extra_holds_the_other_members(void **state)
-{
+static void test_extra_holds_the_other_members(void **state) {
     parsed p;
     const char *json =
         HEAD ",\"reply_to\":\"42\",\"body\":\"x\","
@@ -72,9 +69,10 @@ static void test_extra_holds_the_other_members(void **state)
     (void)state;
     assert_int_equal(parse(json, &p), 0);
     extra = json_loadb(p.m.extra, p.m.extra_len, 0, NULL);
-    want = json_loads("{\"reply_to\":\"42\",\"attachments\":[{\"media\":\"m1\"},"
-                      "{\"media\":\"a,}\\\"b\"}]}",
-                      0, NULL);
+    want =
+        json_loads("{\"reply_to\":\"42\",\"attachments\":[{\"media\":\"m1\"},"
+                   "{\"media\":\"a,}\\\"b\"}]}",
+                   0, NULL);
     assert_non_null(extra);
     assert_true(json_equal(extra, want));
     json_decref(extra);
@@ -82,8 +80,7 @@ static void test_extra_holds_the_other_members(void **state)
     assert_span(p.m.body, p.m.body_len, "x");
 }
 
-static void test_body_missing_or_null_is_null(void **state)
-{
+static void test_body_missing_or_null_is_null(void **state) {
     parsed p;
 
     (void)state;
@@ -95,8 +92,7 @@ static void test_body_missing_or_null_is_null(void **state)
 }
 
 /* Strings decode exactly as jansson decodes them. */
-static void test_strings_decode_like_jansson(void **state)
-{
+static void test_strings_decode_like_jansson(void **state) {
     static const char *const bodies[] = {
         "plain",
         "quote \\\" backslash \\\\ slash \\/",
@@ -121,8 +117,7 @@ static void test_strings_decode_like_jansson(void **state)
     }
 }
 
-static void test_last_duplicate_key_wins(void **state)
-{
+static void test_last_duplicate_key_wins(void **state) {
     parsed p;
 
     (void)state;
@@ -130,8 +125,7 @@ static void test_last_duplicate_key_wins(void **state)
     assert_span(p.m.body, p.m.body_len, "b");
 }
 
-static void test_id_and_ts_as_number_or_string(void **state)
-{
+static void test_id_and_ts_as_number_or_string(void **state) {
     parsed p;
 
     (void)state;
@@ -144,8 +138,7 @@ static void test_id_and_ts_as_number_or_string(void **state)
 }
 
 /* What the fast path must leave to the server's JSON statement. */
-static void test_refuses_what_it_cannot_store_as_is(void **state)
-{
+static void test_refuses_what_it_cannot_store_as_is(void **state) {
     static const char *const bad[] = {
         "[]",
         "not json",
@@ -161,14 +154,15 @@ static void test_refuses_what_it_cannot_store_as_is(void **state)
         HEAD "",
         "{\"conv\":\"" CONV "\",\"from\":\"" FROM
         "\",\"ts\":1,\"txn\":\"a\",\"type\":\"text\"}",
-        "{\"id\":\"1\",\"conv\":\"" CONV "\",\"from\":\"AAAAAAAA-BBBB-4CCC-8DDD-"
+        "{\"id\":\"1\",\"conv\":\"" CONV
+        "\",\"from\":\"AAAAAAAA-BBBB-4CCC-8DDD-"
         "EEEEEEEEEEEE\",\"ts\":1,\"txn\":\"a\",\"type\":\"text\"}",
         "{\"id\":\"1\",\"conv\":\"" CONV "\",\"from\":\"" FROM
         "\",\"ts\":1.5,\"txn\":\"a\",\"type\":\"text\"}",
         "{\"id\":\"1\",\"conv\":\"" CONV "\",\"from\":\"" FROM
         "\",\"ts\":1,\"txn\":7,\"type\":\"text\"}",
-        "{\"id\":\"99999999999999999999\",\"conv\":\"" CONV "\",\"from\":\"" FROM
-        "\",\"ts\":1,\"txn\":\"a\",\"type\":\"text\"}",
+        "{\"id\":\"99999999999999999999\",\"conv\":\"" CONV
+        "\",\"from\":\"" FROM "\",\"ts\":1,\"txn\":\"a\",\"type\":\"text\"}",
     };
     parsed p;
 
@@ -179,8 +173,7 @@ static void test_refuses_what_it_cannot_store_as_is(void **state)
     }
 }
 
-static uint64_t be(const unsigned char *p, int bytes)
-{
+static uint64_t be(const unsigned char *p, int bytes) {
     uint64_t v = 0;
 
     for (int i = 0; i < bytes; i++)
@@ -189,8 +182,7 @@ static uint64_t be(const unsigned char *p, int bytes)
 }
 
 /* Reads field i's length and moves *p past it. */
-static const unsigned char *field(const unsigned char **p, int32_t *len)
-{
+static const unsigned char *field(const unsigned char **p, int32_t *len) {
     const unsigned char *data;
 
     *len = (int32_t)be(*p, 4);
@@ -199,8 +191,7 @@ static const unsigned char *field(const unsigned char **p, int32_t *len)
     return data;
 }
 
-static void test_copy_row_layout(void **state)
-{
+static void test_copy_row_layout(void **state) {
     writer_buf b = {0};
     parsed p;
     size_t seq_at;
@@ -208,7 +199,8 @@ static void test_copy_row_layout(void **state)
     int32_t len;
 
     (void)state;
-    assert_int_equal(parse("{\"id\":\"258\",\"conv\":\"" CONV "\",\"from\":\"" FROM
+    assert_int_equal(parse("{\"id\":\"258\",\"conv\":\"" CONV
+                           "\",\"from\":\"" FROM
                            "\",\"ts\":946684800001,\"txn\":\"tx\","
                            "\"type\":\"e2e\",\"e2e\":1}",
                            &p),
@@ -244,8 +236,7 @@ static void test_copy_row_layout(void **state)
     writer_buf_free(&b); /* twice is harmless */
 }
 
-static void test_ack_single(void **state)
-{
+static void test_ack_single(void **state) {
     writer_ack_item it = {CONV, "t-1", "123"};
     size_t len;
     char *text = writer_ack_format(&it, 1, &len);
@@ -258,8 +249,7 @@ static void test_ack_single(void **state)
     free(text);
 }
 
-static void test_ack_items_escaped(void **state)
-{
+static void test_ack_items_escaped(void **state) {
     writer_ack_item its[3] = {
         {CONV, "a", "1"},
         {CONV, "quote\" back\\ ctl\x01\n", "2"},
@@ -292,8 +282,7 @@ static void test_ack_items_escaped(void **state)
     free(text);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reads_every_column),
         cmocka_unit_test(test_extra_holds_the_other_members),
