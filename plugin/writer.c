@@ -2,10 +2,10 @@
  * writer.c - the thread that stores accepted messages in PostgreSQL.
  *
  * The main thread appends rewritten messages to a bounded queue and wakes the
- * writer only when the queue goes from empty to non-empty, so a burst costs
- * one wake-up.  The writer takes what is queued, up to batch_max messages,
- * or more (up to BATCH_GROWN_MAX) while a backlog builds, so that one commit
- * covers more rows.
+ * writer only when it waits for work, so a batch costs one wake-up however
+ * many messages it holds.  The writer takes what is queued, up to batch_max
+ * messages, or more (up to BATCH_GROWN_MAX) while a backlog builds, so that
+ * one commit covers more rows.
  *
  * A batch of messages is stored in one transaction: the change sequence is
  * reserved for it (parley_reserve_seq, whose row lock is held until commit
@@ -25,8 +25,9 @@
  * backoff, the batch kept (the queue meanwhile fills and new publishes are
  * refused); a statement that gets no answer for STATEMENT_TIMEOUT_MS is
  * abandoned with its connection and retried on a new one; a batch that the
- * database refuses for its content is stored row by row, and a row that
- * still fails is reported to its sender.  The writer never waits on the
+ * database refuses for its content even through the JSON statement is
+ * halved until the refused records are alone, and each of those is
+ * reported to its sender.  The writer never waits on the
  * database for more than a quarter second without checking whether it is
  * being stopped.
  */
@@ -56,6 +57,7 @@
  * (or batch_max, if larger): a bigger transaction amortises the commit, and
  * the bound keeps the change_counter lock short and the memory small. */
 #define BATCH_GROWN_MAX 16384
+#define BATCH_GROWN_BYTES (8 * 1024 * 1024)
 /* At most this many messages are acknowledged in one ack publish, so a
  * grown batch does not make one huge MQTT message. */
 #define ACK_ITEMS_MAX 1000
@@ -972,7 +974,6 @@ static void free_items(writer_item *items)
 /* Takes the next batch off the queue (with w->lock held and the queue not
  * empty): batch_max items, or while a backlog builds up to BATCH_GROWN_MAX
  * items and BATCH_GROWN_BYTES bytes (never fewer than batch_max). */
-#define BATCH_GROWN_BYTES (8 * 1024 * 1024)
 static writer_item *take_batch(writer *w, size_t batch_max, size_t *n_out)
 {
     size_t limit = batch_max, n = 1, bytes;
