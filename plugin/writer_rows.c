@@ -12,7 +12,8 @@
 
 /* ===== reading a rewritten message (pure) ===== */
 
-static const char *skip_ws(const char *p, const char *end) {
+static const char *skip_ws(const char *p, const char *end)
+{
     while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
         p++;
     return p;
@@ -21,7 +22,8 @@ static const char *skip_ws(const char *p, const char *end) {
 /* p is at the opening quote of a JSON string.  Returns the position just
  * after its closing quote, or NULL if it does not end or holds a raw
  * control character.  *escaped tells whether it holds any backslash. */
-static const char *string_end(const char *p, const char *end, bool *escaped) {
+static const char *string_end(const char *p, const char *end, bool *escaped)
+{
     *escaped = false;
     for (p++; p < end; p++) {
         unsigned char c = (unsigned char)*p;
@@ -41,7 +43,8 @@ static const char *string_end(const char *p, const char *end, bool *escaped) {
 /* p is at the start of any JSON value.  Returns the position just after it
  * or NULL.  Nested values are only delimited here, not checked: what ends
  * up in extra is checked by the server's jsonb input. */
-static const char *value_end(const char *p, const char *end) {
+static const char *value_end(const char *p, const char *end)
+{
     bool escaped;
     int depth = 0;
 
@@ -75,7 +78,8 @@ static const char *value_end(const char *p, const char *end) {
     return NULL;
 }
 
-static int hex4(const char *p, unsigned *out) {
+static int hex4(const char *p, unsigned *out)
+{
     unsigned v = 0;
 
     for (int i = 0; i < 4; i++) {
@@ -98,7 +102,8 @@ static int hex4(const char *p, unsigned *out) {
  * needs q - p bytes at most).  Returns the decoded length, or -1 for an
  * escape that is malformed, a lone surrogate or \u0000 (which PostgreSQL
  * text cannot hold). */
-static long decode_string(const char *p, const char *q, char *out) {
+static long decode_string(const char *p, const char *q, char *out)
+{
     char *o = out;
 
     for (p++, q--; p < q; p++) {
@@ -175,7 +180,8 @@ static long decode_string(const char *p, const char *q, char *out) {
 
 /* Reads a JSON integer, bare or as a decimal string, as ->>'…'::bigint
  * would.  Returns 0, or -1. */
-static int read_int64(const char *p, const char *q, int64_t *out) {
+static int read_int64(const char *p, const char *q, int64_t *out)
+{
     bool neg = false;
     uint64_t v = 0;
 
@@ -201,7 +207,8 @@ static int read_int64(const char *p, const char *q, int64_t *out) {
 }
 
 /* A raw JSON string value at [p, q) as a uuid.  Returns 0, or -1. */
-static int read_uuid(const char *p, const char *q, uuid_bin *out) {
+static int read_uuid(const char *p, const char *q, uuid_bin *out)
+{
     if (q - p != UUID_STR_LEN + 2 || *p != '"')
         return -1;
     return uuid_parse_n(p + 1, UUID_STR_LEN, out);
@@ -209,7 +216,8 @@ static int read_uuid(const char *p, const char *q, uuid_bin *out) {
 
 enum { F_ID, F_CONV, F_FROM, F_TS, F_TXN, F_TYPE, F_BODY, F_COUNT };
 
-static int field_of(const char *k, size_t n) {
+static int field_of(const char *k, size_t n)
+{
     static const char *const names[F_COUNT] = {"id",  "conv", "from", "ts",
                                                "txn", "type", "body"};
 
@@ -220,7 +228,8 @@ static int field_of(const char *k, size_t n) {
 }
 
 int writer_message_parse(const char *json, size_t len, char *scratch,
-                         writer_message *m) {
+                         writer_message *m)
+{
     const char *p = json, *end = json + len;
     const char *vs[F_COUNT] = {NULL}, *ve[F_COUNT] = {NULL};
     char *o = scratch;
@@ -324,7 +333,8 @@ int writer_message_parse(const char *json, size_t len, char *scratch,
 /* Microseconds from the unix epoch to PostgreSQL's (2000-01-01). */
 #define PG_EPOCH_US INT64_C(946684800000000)
 
-int writer_buf_reserve(writer_buf *b, size_t n) {
+int writer_buf_reserve(writer_buf *b, size_t n)
+{
     if (b->cap - b->len >= n)
         return 0;
     size_t cap = b->cap ? b->cap : 4096;
@@ -338,24 +348,28 @@ int writer_buf_reserve(writer_buf *b, size_t n) {
     return 0;
 }
 
-void writer_buf_free(writer_buf *b) {
+void writer_buf_free(writer_buf *b)
+{
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
 }
 
-static void put_be(writer_buf *b, uint64_t v, int bytes) {
+static void put_be(writer_buf *b, uint64_t v, int bytes)
+{
     for (int i = bytes - 1; i >= 0; i--)
         b->data[b->len++] = (char)(v >> (8 * i));
 }
 
-static void put_field(writer_buf *b, const void *data, size_t len) {
+static void put_field(writer_buf *b, const void *data, size_t len)
+{
     put_be(b, (uint32_t)len, 4);
     memcpy(b->data + b->len, data, len);
     b->len += len;
 }
 
-int writer_copy_begin(writer_buf *b) {
+int writer_copy_begin(writer_buf *b)
+{
     static const char signature[11] = "PGCOPY\n\377\r\n";
 
     if (writer_buf_reserve(b, 19) != 0)
@@ -367,8 +381,8 @@ int writer_copy_begin(writer_buf *b) {
     return 0;
 }
 
-int writer_copy_row(writer_buf *b, const writer_message *m,
-                    size_t *seq_offset) {
+int writer_copy_row(writer_buf *b, const writer_message *m, size_t *seq_offset)
+{
     size_t need = 2 + 9 * 4 + 8 + 16 + 16 + m->txn_len + m->type_len +
                   m->body_len + 1 + m->extra_len + 8 + 8;
 
@@ -397,7 +411,8 @@ int writer_copy_row(writer_buf *b, const writer_message *m,
     return 0;
 }
 
-void writer_copy_set_seq(writer_buf *b, size_t offset, int64_t seq) {
+void writer_copy_set_seq(writer_buf *b, size_t offset, int64_t seq)
+{
     size_t len = b->len;
 
     b->len = offset;
@@ -405,7 +420,8 @@ void writer_copy_set_seq(writer_buf *b, size_t offset, int64_t seq) {
     b->len = len;
 }
 
-int writer_copy_end(writer_buf *b) {
+int writer_copy_end(writer_buf *b)
+{
     if (writer_buf_reserve(b, 2) != 0)
         return -1;
     put_be(b, 0xffff, 2);
@@ -415,7 +431,8 @@ int writer_copy_end(writer_buf *b) {
 /* ===== acks (pure) ===== */
 
 /* Appends s as a JSON string; o must have room for 6 * strlen(s) + 2. */
-static char *put_json_string(char *o, const char *s) {
+static char *put_json_string(char *o, const char *s)
+{
     static const char hex[] = "0123456789abcdef";
 
     *o++ = '"';
@@ -439,14 +456,16 @@ static char *put_json_string(char *o, const char *s) {
     return o;
 }
 
-static char *put_lit(char *o, const char *s) {
+static char *put_lit(char *o, const char *s)
+{
     size_t n = strlen(s);
 
     memcpy(o, s, n);
     return o + n;
 }
 
-static char *put_ack_fields(char *o, const writer_ack_item *it) {
+static char *put_ack_fields(char *o, const writer_ack_item *it)
+{
     o = put_lit(o, "\"conv\":");
     o = put_json_string(o, it->conv);
     o = put_lit(o, ",\"txn\":");
@@ -455,8 +474,8 @@ static char *put_ack_fields(char *o, const writer_ack_item *it) {
     return put_json_string(o, it->id);
 }
 
-char *writer_ack_format(const writer_ack_item *items, size_t n,
-                        size_t *len_out) {
+char *writer_ack_format(const writer_ack_item *items, size_t n, size_t *len_out)
+{
     size_t cap = 48;
     char *text, *o;
 

@@ -30,18 +30,21 @@ typedef struct parsed {
     char scratch[4096];
 } parsed;
 
-static int parse(const char *json, parsed *p) {
+static int parse(const char *json, parsed *p)
+{
     assert_true(strlen(json) + 2 <= sizeof p->scratch);
     return writer_message_parse(json, strlen(json), p->scratch, &p->m);
 }
 
-static void assert_span(const char *got, size_t len, const char *want) {
+static void assert_span(const char *got, size_t len, const char *want)
+{
     assert_non_null(got);
     assert_int_equal(len, strlen(want));
     assert_memory_equal(got, want, len);
 }
 
-static void test_reads_every_column(void **state) {
+static void test_reads_every_column(void **state)
+{
     parsed p;
     uuid_bin conv, from;
 
@@ -59,7 +62,8 @@ static void test_reads_every_column(void **state) {
     assert_span(p.m.extra, p.m.extra_len, "{}");
 }
 
-static void test_extra_holds_the_other_members(void **state) {
+static void test_extra_holds_the_other_members(void **state)
+{
     parsed p;
     const char *json =
         HEAD ",\"reply_to\":\"42\",\"body\":\"x\","
@@ -80,7 +84,8 @@ static void test_extra_holds_the_other_members(void **state) {
     assert_span(p.m.body, p.m.body_len, "x");
 }
 
-static void test_body_missing_or_null_is_null(void **state) {
+static void test_body_missing_or_null_is_null(void **state)
+{
     parsed p;
 
     (void)state;
@@ -92,7 +97,8 @@ static void test_body_missing_or_null_is_null(void **state) {
 }
 
 /* Strings decode exactly as jansson decodes them. */
-static void test_strings_decode_like_jansson(void **state) {
+static void test_strings_decode_like_jansson(void **state)
+{
     static const char *const bodies[] = {
         "plain",
         "quote \\\" backslash \\\\ slash \\/",
@@ -117,7 +123,8 @@ static void test_strings_decode_like_jansson(void **state) {
     }
 }
 
-static void test_last_duplicate_key_wins(void **state) {
+static void test_last_duplicate_key_wins(void **state)
+{
     parsed p;
 
     (void)state;
@@ -125,7 +132,8 @@ static void test_last_duplicate_key_wins(void **state) {
     assert_span(p.m.body, p.m.body_len, "b");
 }
 
-static void test_id_and_ts_as_number_or_string(void **state) {
+static void test_id_and_ts_as_number_or_string(void **state)
+{
     parsed p;
 
     (void)state;
@@ -138,7 +146,8 @@ static void test_id_and_ts_as_number_or_string(void **state) {
 }
 
 /* What the fast path must leave to the server's JSON statement. */
-static void test_refuses_what_it_cannot_store_as_is(void **state) {
+static void test_refuses_what_it_cannot_store_as_is(void **state)
+{
     static const char *const bad[] = {
         "[]",
         "not json",
@@ -173,7 +182,50 @@ static void test_refuses_what_it_cannot_store_as_is(void **state) {
     }
 }
 
-static uint64_t be(const unsigned char *p, int bytes) {
+/* Every prefix of a message, and the message with each byte replaced by
+ * characters that matter to the reader, copied into buffers of exactly
+ * their size (so a sanitizer build catches any read past the end): the
+ * reader answers without reading outside them, and what it accepts fits
+ * its scratch. */
+static void test_prefixes_and_mutations_stay_in_bounds(void **state)
+{
+    static const char special[] = "\"\\{}[]:,u0 \x01";
+    const char *json = HEAD ",\"body\":\"a\\u00e9\\ud83d\\ude00\\n\","
+                            "\"x\":{\"y\":[1,\"}\"]}}";
+    size_t len = strlen(json);
+    writer_message m;
+
+    (void)state;
+    for (size_t cut = 0; cut <= len; cut++) {
+        for (size_t pos = 0; pos <= cut; pos++) {
+            for (size_t k = 0; k < (pos < cut ? sizeof special - 1 : 1); k++) {
+                char *in = malloc(cut ? cut : 1);
+                char *scratch = malloc(cut + 2);
+                assert_non_null(in);
+                assert_non_null(scratch);
+                memcpy(in, json, cut);
+                if (pos < cut)
+                    in[pos] = special[k];
+                if (writer_message_parse(in, cut, scratch, &m) == 0) {
+                    assert_true(m.extra >= scratch &&
+                                m.extra + m.extra_len <= scratch + cut + 2);
+                    assert_true(m.txn >= scratch &&
+                                m.txn + m.txn_len <= scratch + cut + 2);
+                    assert_true(m.type >= scratch &&
+                                m.type + m.type_len <= scratch + cut + 2);
+                    assert_true(m.body == NULL ||
+                                (m.body >= scratch &&
+                                 m.body + m.body_len <= scratch + cut + 2));
+                }
+                free(in);
+                free(scratch);
+            }
+        }
+    }
+}
+
+static uint64_t be(const unsigned char *p, int bytes)
+{
     uint64_t v = 0;
 
     for (int i = 0; i < bytes; i++)
@@ -182,7 +234,8 @@ static uint64_t be(const unsigned char *p, int bytes) {
 }
 
 /* Reads field i's length and moves *p past it. */
-static const unsigned char *field(const unsigned char **p, int32_t *len) {
+static const unsigned char *field(const unsigned char **p, int32_t *len)
+{
     const unsigned char *data;
 
     *len = (int32_t)be(*p, 4);
@@ -191,7 +244,8 @@ static const unsigned char *field(const unsigned char **p, int32_t *len) {
     return data;
 }
 
-static void test_copy_row_layout(void **state) {
+static void test_copy_row_layout(void **state)
+{
     writer_buf b = {0};
     parsed p;
     size_t seq_at;
@@ -236,7 +290,8 @@ static void test_copy_row_layout(void **state) {
     writer_buf_free(&b); /* twice is harmless */
 }
 
-static void test_ack_single(void **state) {
+static void test_ack_single(void **state)
+{
     writer_ack_item it = {CONV, "t-1", "123"};
     size_t len;
     char *text = writer_ack_format(&it, 1, &len);
@@ -249,7 +304,8 @@ static void test_ack_single(void **state) {
     free(text);
 }
 
-static void test_ack_items_escaped(void **state) {
+static void test_ack_items_escaped(void **state)
+{
     writer_ack_item its[3] = {
         {CONV, "a", "1"},
         {CONV, "quote\" back\\ ctl\x01\n", "2"},
@@ -282,7 +338,8 @@ static void test_ack_items_escaped(void **state) {
     free(text);
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reads_every_column),
         cmocka_unit_test(test_extra_holds_the_other_members),
@@ -291,6 +348,7 @@ int main(void) {
         cmocka_unit_test(test_last_duplicate_key_wins),
         cmocka_unit_test(test_id_and_ts_as_number_or_string),
         cmocka_unit_test(test_refuses_what_it_cannot_store_as_is),
+        cmocka_unit_test(test_prefixes_and_mutations_stay_in_bounds),
         cmocka_unit_test(test_copy_row_layout),
         cmocka_unit_test(test_ack_single),
         cmocka_unit_test(test_ack_items_escaped),
