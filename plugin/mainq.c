@@ -65,6 +65,27 @@ void mainq_post(mainq *q, mainq_item *item)
         pthread_kill(q->main_thread, q->wake_signal);
 }
 
+void mainq_post_list(mainq *q, mainq_item *items)
+{
+    mainq_item *last = items;
+    bool was_empty;
+
+    if (items == NULL)
+        return;
+    while (last->next != NULL)
+        last = last->next;
+    pthread_mutex_lock(&q->lock);
+    was_empty = q->head == NULL;
+    if (q->tail != NULL)
+        q->tail->next = items;
+    else
+        q->head = items;
+    q->tail = last;
+    pthread_mutex_unlock(&q->lock);
+    if (was_empty && q->wake_signal != 0)
+        pthread_kill(q->main_thread, q->wake_signal);
+}
+
 int mainq_post_publish(mainq *q, const char *topic, const char *payload,
                        size_t len)
 {

@@ -118,6 +118,9 @@ int mainq_init(mainq *q);
 /* Appends item (taking ownership) and wakes the main thread if the queue was
  * empty.  Safe from any thread. */
 void mainq_post(mainq *q, mainq_item *item);
+/* Appends a list of items linked by next (taking ownership; NULL is
+ * nothing) with at most one wake-up.  Safe from any thread. */
+void mainq_post_list(mainq *q, mainq_item *items);
 /* Convenience: posts a publish of a copy of payload. Returns 0 or -1. */
 int mainq_post_publish(mainq *q, const char *topic, const char *payload,
                        size_t len);

@@ -2,18 +2,32 @@
  * writer.c - the thread that stores accepted messages in PostgreSQL.
  *
  * The main thread appends rewritten messages to a bounded queue and wakes the
- * writer only when the queue goes from empty to non-empty, so a burst costs
- * one wake-up.  The writer takes up to batch_max messages at a time and
- * stores them with one statement (the batch travels as one JSON array;
- * ON CONFLICT (sender_id, txn) DO NOTHING makes resends and replays
- * idempotent), then hands acks and spool releases to the main thread.
+ * writer only when it waits for work, so a batch costs one wake-up however
+ * many messages it holds.  The writer takes what is queued, up to batch_max
+ * messages, or more (up to BATCH_GROWN_MAX) while a backlog builds, so that
+ * one commit covers more rows.
+ *
+ * A batch of messages is stored in one transaction: the change sequence is
+ * reserved for it (parley_reserve_seq, whose row lock is held until commit
+ * so that numbers become visible in order), then the rows are sent with a
+ * binary COPY straight into messages, their columns read from the rewritten
+ * JSON here.  COPY cannot skip a row that is already stored, so when it
+ * fails for the content (a resend or a replay already stored, a
+ * conversation deleted meanwhile) the transaction is rolled back and the
+ * batch goes through the prepared JSON statement instead, which inserts with
+ * ON CONFLICT (sender_id, txn) DO NOTHING and answers the stored id of every
+ * row, the first copy's for a duplicate.  Duplicates are rare (a resend
+ * after a lost ack, a replay after a crash), so nearly every batch takes the
+ * fast path.  Acks (formatted from a fixed template) and spool releases are
+ * handed to the main thread after the commit, in one hand-off per batch.
  *
  * Failures: a lost connection or an overloaded server is retried with
  * backoff, the batch kept (the queue meanwhile fills and new publishes are
  * refused); a statement that gets no answer for STATEMENT_TIMEOUT_MS is
  * abandoned with its connection and retried on a new one; a batch that the
- * database refuses for its content is stored row by row, and a row that
- * still fails is reported to its sender.  The writer never waits on the
+ * database refuses for its content even through the JSON statement is
+ * halved until the refused records are alone, and each of those is
+ * reported to its sender.  The writer never waits on the
  * database for more than a quarter second without checking whether it is
  * being stopped.
  */
@@ -27,8 +41,10 @@
 #include <time.h>
 
 #include "plugin_ctx.h"
+#include "writer.h"
 
 #define STORE_STATEMENT "parley_store_batch"
+#define RESERVE_STATEMENT "parley_reserve_batch"
 #define RECEIPT_STATEMENT "parley_store_receipts"
 #define LAST_SEEN_STATEMENT "parley_store_last_seen"
 #define STOP_DEADLINE_MS 10000
@@ -37,10 +53,22 @@
  * connection replaced: storing is idempotent, so the retry is safe. */
 #define STATEMENT_TIMEOUT_MS 15000
 #define BACKOFF_MAX_MS 2000
+/* While more than batch_max messages wait, a batch may take up to this many
+ * (or batch_max, if larger): a bigger transaction amortises the commit, and
+ * the bound keeps the change_counter lock short and the memory small. */
+#define BATCH_GROWN_MAX 16384
+#define BATCH_GROWN_BYTES (8 * 1024 * 1024)
+/* At most this many messages are acknowledged in one ack publish, so a
+ * grown batch does not make one huge MQTT message. */
+#define ACK_ITEMS_MAX 1000
+/* COPY data is handed to libpq in pieces of this size. */
+#define COPY_CHUNK (256 * 1024)
 
 /* Input: $1 is a JSON array of rewritten messages.  Output, one row per
  * input element in order: sender, conv, txn and the id stored for that
- * (sender, txn), which for a resend is the id of the first copy. */
+ * (sender, txn), which for a resend is the id of the first copy (looked up
+ * only for the rows the insert did not take).  The fallback for batches the
+ * COPY refused. */
 static const char store_sql[] =
     "WITH input AS ("
     "  SELECT e.ord, (e.m->>'id')::bigint AS id, (e.m->>'conv')::uuid AS conv_id,"
@@ -59,12 +87,25 @@ static const char store_sql[] =
     "  RETURNING sender_id, txn, id"
     ")"
     " SELECT i.sender_id::text, i.conv_id::text, i.txn,"
-    "        COALESCE(ins.id, m.id, i.id)::text"
+    "        COALESCE(ins.id,"
+    "                 (SELECT m.id FROM messages m"
+    "                  WHERE m.sender_id = i.sender_id AND m.txn = i.txn),"
+    "                 i.id)::text"
     " FROM input i"
     " LEFT JOIN ins ON ins.sender_id = i.sender_id AND ins.txn = i.txn"
-    " LEFT JOIN messages m ON m.sender_id = i.sender_id AND m.txn = i.txn"
     " ORDER BY i.ord";
 
+/* The fast path: reserves $1 numbers of the change sequence (held until
+ * commit) and answers the last one. */
+static const char reserve_sql[] = "SELECT parley_reserve_seq($1::int)";
+
+/* Opens the fast path's transaction.  The table lock comes first, so a
+ * writer kept waiting for it (a long LOCK TABLE, DDL) does not hold the
+ * change_counter lock that every other writer of changes needs. */
+static const char copy_begin_sql[] =
+    "BEGIN; LOCK TABLE messages IN ROW EXCLUSIVE MODE";
+static const char copy_sql[] =
+    "COPY messages (" WRITER_COPY_COLUMNS ") FROM STDIN (FORMAT binary)";
 /* Input: $1 is a JSON array of rewritten receipts.  The newest pointer per
  * (conv, user, kind) in the batch is stored if it moves forward; the rows
  * returned (by input position) are the receipts to fan out. */
@@ -99,6 +140,8 @@ static const char last_seen_sql[] =
     "       FROM jsonb_array_elements($1::jsonb) AS e GROUP BY 1) v"
     " WHERE u.id = v.id AND (u.last_seen IS NULL OR u.last_seen < v.ts)";
 
+/* ===== the thread ===== */
+
 typedef struct writer_item {
     writer_kind kind;
     char *json;
@@ -115,10 +158,16 @@ struct writer {
     pthread_cond_t cond;
     writer_item *head, *tail;
     size_t count;
+    bool idle; /* the thread waits for work: the next enqueue wakes it */
     bool stopping;
     int64_t stop_deadline_ms;
     PGconn *conn;
     bool prepared;
+    /* Writer thread only: */
+    writer_buf copy;          /* the batch as binary COPY data */
+    char *scratch;            /* decoded columns of one message */
+    size_t scratch_cap;
+    mainq_item *out, *out_tail; /* for the main thread, posted per batch */
 };
 
 /* One stored message, for building acks. */
@@ -127,7 +176,14 @@ typedef struct stored_row {
     char conv[UUID_STR_LEN + 1];
     char txn[PAYLOAD_TXN_MAX + 1];
     char id[PARLEY_ID_STR_MAX + 1];
+    size_t ord; /* position in the batch */
 } stored_row;
+
+typedef enum store_result {
+    STORE_OK,
+    STORE_RETRY,    /* transient: try the same batch again */
+    STORE_REJECTED, /* the database refused the content */
+} store_result;
 
 static void sleep_ms(long ms)
 {
@@ -153,7 +209,54 @@ static void drop_connection(writer *w)
     w->prepared = false;
 }
 
-/* Makes sure there is a usable connection with the statement prepared.
+/* ----- what goes back to the main thread ----- */
+
+/* Queues a publish of payload (malloc'd, NUL-terminated, len bytes; taken
+ * over even on failure) for the batch's hand-off. */
+static void out_publish(writer *w, const char *topic, char *payload,
+                        size_t len)
+{
+    mainq_item *item = calloc(1, sizeof *item);
+
+    if (item == NULL || (item->topic = strdup(topic)) == NULL) {
+        free(item);
+        free(payload);
+        return;
+    }
+    item->kind = MAINQ_PUBLISH;
+    item->payload = payload;
+    item->payload_len = len;
+    item->qos = 1;
+    if (w->out_tail != NULL)
+        w->out_tail->next = item;
+    else
+        w->out = item;
+    w->out_tail = item;
+}
+
+static void out_publish_copy(writer *w, const char *topic,
+                             const char *payload, size_t len)
+{
+    char *copy = malloc(len + 1);
+
+    if (copy == NULL)
+        return;
+    memcpy(copy, payload, len);
+    copy[len] = '\0';
+    out_publish(w, topic, copy, len);
+}
+
+/* Hands everything queued for the main thread over at once: one wake-up of
+ * the broker per batch. */
+static void out_flush(writer *w)
+{
+    mainq_post_list(&w->ctx->queue, w->out);
+    w->out = w->out_tail = NULL;
+}
+
+/* ----- the connection ----- */
+
+/* Makes sure there is a usable connection with the statements prepared.
  * Returns 0, or -1 (logged) to retry later. */
 static int ensure_connection(writer *w)
 {
@@ -176,6 +279,7 @@ static int ensure_connection(writer *w)
             const char *name, *sql;
         } statements[] = {
             {STORE_STATEMENT, store_sql},
+            {RESERVE_STATEMENT, reserve_sql},
             {RECEIPT_STATEMENT, receipt_sql},
             {LAST_SEEN_STATEMENT, last_seen_sql},
         };
@@ -235,11 +339,7 @@ static char *join_batch(writer_item *items, size_t *len_out)
     return buf;
 }
 
-typedef enum store_result {
-    STORE_OK,
-    STORE_RETRY,    /* transient: try the same batch again */
-    STORE_REJECTED, /* the database refused the content */
-} store_result;
+/* ----- talking to the server without blocking for long ----- */
 
 /* Waits until the connection's socket is ready for events, for at most
  * 250 ms.  Returns false when the statement must be abandoned: the writer is
@@ -256,28 +356,47 @@ static bool wait_socket(writer *w, short events, int64_t deadline_ms)
     return true;
 }
 
-/* Sends a prepared statement and waits for its result without ever
- * blocking for long.  Returns the result, or NULL (connection dropped) when
- * it failed to send, the statement took longer than STATEMENT_TIMEOUT_MS,
- * or the writer is stopping past its deadline. */
-static PGresult *exec_bounded(writer *w, const char *statement,
-                              const char *param)
+/* Sends what libpq holds for the server.  Returns false if that failed or
+ * took too long. */
+static bool flush_bounded(writer *w, int64_t deadline)
 {
-    const char *values[1] = {param};
-    int64_t deadline = parley_now_ms() + STATEMENT_TIMEOUT_MS;
-    PGresult *res = NULL, *next;
     int flushed;
 
-    if (PQsetnonblocking(w->conn, 1) != 0 ||
-        !PQsendQueryPrepared(w->conn, statement, 1, values, NULL, NULL, 0))
-        goto lost;
     while ((flushed = PQflush(w->conn)) == 1) {
         if (!wait_socket(w, POLLIN | POLLOUT, deadline))
-            goto lost;
+            return false;
         if (PQconsumeInput(w->conn) == 0)
-            goto lost;
+            return false;
     }
-    if (flushed < 0)
+    return flushed == 0;
+}
+
+static bool result_ok(const PGresult *res)
+{
+    ExecStatusType st = PQresultStatus(res);
+
+    return st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK ||
+           st == PGRES_COPY_IN;
+}
+
+/* Gives up on the connection after a statement got no answer. */
+static void abandon(writer *w)
+{
+    mosquitto_log_printf(MOSQ_LOG_WARNING,
+                         "parley: writer gave up on a statement; reconnecting");
+    drop_connection(w);
+}
+
+/* Flushes what was sent and waits for its results.  Returns the first
+ * failed result if any, else the first result; a COPY IN result is
+ * returned as soon as it arrives.  Returns NULL (connection dropped) when
+ * sending failed, no answer came before deadline, or the writer is stopping
+ * past its deadline. */
+static PGresult *finish_bounded(writer *w, bool sent, int64_t deadline)
+{
+    PGresult *res = NULL, *next;
+
+    if (!sent || !flush_bounded(w, deadline))
         goto lost;
     for (;;) {
         while (PQisBusy(w->conn)) {
@@ -288,19 +407,50 @@ static PGresult *exec_bounded(writer *w, const char *statement,
         next = PQgetResult(w->conn);
         if (next == NULL)
             break;
-        if (res == NULL)
+        if (PQresultStatus(next) == PGRES_COPY_IN && res == NULL)
+            return next;
+        if (res == NULL || (result_ok(res) && !result_ok(next))) {
+            PQclear(res);
             res = next;
-        else
+        } else {
             PQclear(next);
+        }
     }
     return res;
 
 lost:
     PQclear(res);
-    mosquitto_log_printf(MOSQ_LOG_WARNING,
-                         "parley: writer gave up on a statement; reconnecting");
-    drop_connection(w);
+    abandon(w);
     return NULL;
+}
+
+/* Sends a prepared statement with one text parameter and waits for its
+ * result without ever blocking for long (see finish_bounded). */
+static PGresult *exec_bounded(writer *w, const char *statement,
+                              const char *param)
+{
+    const char *values[1] = {param};
+    int64_t deadline = parley_now_ms() + STATEMENT_TIMEOUT_MS;
+
+    if (PQsetnonblocking(w->conn, 1) != 0) {
+        abandon(w);
+        return NULL;
+    }
+    return finish_bounded(
+        w, PQsendQueryPrepared(w->conn, statement, 1, values, NULL, NULL, 0),
+        deadline);
+}
+
+/* Runs constant SQL (no parameters) like exec_bounded. */
+static PGresult *exec_simple(writer *w, const char *sql)
+{
+    int64_t deadline = parley_now_ms() + STATEMENT_TIMEOUT_MS;
+
+    if (PQsetnonblocking(w->conn, 1) != 0) {
+        abandon(w);
+        return NULL;
+    }
+    return finish_bounded(w, PQsendQuery(w->conn, sql), deadline);
 }
 
 /* Runs one prepared statement over items (passed as one JSON array).
@@ -313,7 +463,6 @@ static store_result exec_once(writer *w, const char *statement,
     char *param;
     PGresult *res;
     store_result out;
-    ExecStatusType st;
 
     *res_out = NULL;
     if (ensure_connection(w) != 0) {
@@ -329,17 +478,33 @@ static store_result exec_once(writer *w, const char *statement,
         snprintf(errbuf, errsize, "the database did not answer");
         return STORE_RETRY;
     }
-    st = PQresultStatus(res);
-    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+    if (result_ok(res)) {
         *res_out = res;
         return STORE_OK;
     }
-    snprintf(errbuf, errsize, "%s", PQerrorMessage(w->conn));
+    snprintf(errbuf, errsize, "%s", PQresultErrorMessage(res));
     out = is_transient(w, res) ? STORE_RETRY : STORE_REJECTED;
     PQclear(res);
     if (out == STORE_RETRY && PQstatus(w->conn) != CONNECTION_OK)
         drop_connection(w);
     return out;
+}
+
+/* Waits before a retry; logs the first failure of a series.  Returns false
+ * when the writer must give up (stopping, past its deadline). */
+static bool backoff_wait(writer *w, long *backoff, bool *logged,
+                         const char *why)
+{
+    if (!*logged) {
+        mosquitto_log_printf(MOSQ_LOG_WARNING, "parley: writer will retry: %s",
+                             why);
+        *logged = true;
+    }
+    if (give_up(w))
+        return false;
+    sleep_ms(*backoff);
+    *backoff = *backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : *backoff * 2;
+    return true;
 }
 
 /* exec_once, retried with backoff while the failure is transient.  Returns
@@ -354,19 +519,178 @@ static store_result exec_retrying(writer *w, const char *statement,
     for (;;) {
         store_result r = exec_once(w, statement, items, res_out, errbuf,
                                    errsize);
-        if (r != STORE_RETRY)
+        if (r != STORE_RETRY || !backoff_wait(w, &backoff, &logged, errbuf))
             return r;
-        if (!logged) {
-            mosquitto_log_printf(MOSQ_LOG_WARNING,
-                                 "parley: writer will retry: %s", errbuf);
-            logged = true;
-        }
-        if (give_up(w))
-            return STORE_RETRY;
-        sleep_ms(backoff);
-        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
     }
 }
+
+/* ----- the fast path: binary COPY in a transaction ----- */
+
+/* Ends a fast-path transaction that failed at res (NULL: no answer, the
+ * connection is already dropped).  Returns STORE_RETRY for a transient
+ * failure, STORE_REJECTED when the content was refused. */
+static store_result copy_failed(writer *w, PGresult *res, char *errbuf,
+                                size_t errsize)
+{
+    store_result out;
+    PGresult *rb;
+
+    if (res == NULL) {
+        snprintf(errbuf, errsize, "the database did not answer");
+        return STORE_RETRY;
+    }
+    snprintf(errbuf, errsize, "%s", PQresultErrorMessage(res));
+    out = is_transient(w, res) ? STORE_RETRY : STORE_REJECTED;
+    PQclear(res);
+    if (w->conn == NULL)
+        return out;
+    if (PQstatus(w->conn) != CONNECTION_OK) {
+        drop_connection(w);
+        return out;
+    }
+    /* Leave the connection outside any transaction, or drop it. */
+    rb = exec_simple(w, "ROLLBACK");
+    if (rb != NULL && PQresultStatus(rb) != PGRES_COMMAND_OK)
+        drop_connection(w);
+    PQclear(rb);
+    return out;
+}
+
+/* Sends the COPY data, then its end, and waits for the outcome. */
+static PGresult *copy_send(writer *w, const writer_buf *data,
+                           int64_t deadline)
+{
+    for (size_t off = 0; off < data->len;) {
+        size_t chunk = data->len - off < COPY_CHUNK ? data->len - off
+                                                    : COPY_CHUNK;
+        int rc = PQputCopyData(w->conn, data->data + off, (int)chunk);
+        if (rc < 0 || !flush_bounded(w, deadline))
+            return finish_bounded(w, false, deadline);
+        if (rc == 1)
+            off += chunk;
+    }
+    for (;;) {
+        int rc = PQputCopyEnd(w->conn, NULL);
+        if (rc < 0)
+            return finish_bounded(w, false, deadline);
+        if (rc == 1)
+            break;
+        if (!flush_bounded(w, deadline))
+            return finish_bounded(w, false, deadline);
+    }
+    return finish_bounded(w, true, deadline);
+}
+
+/* Stores the n rows encoded in data (seq fields at seq_offsets) in one
+ * transaction: the sequence numbers, the COPY, the commit. */
+static store_result copy_once(writer *w, writer_buf *data,
+                              const size_t *seq_offsets, size_t n,
+                              char *errbuf, size_t errsize)
+{
+    char count[24];
+    PGresult *res;
+    int64_t last;
+
+    if (ensure_connection(w) != 0) {
+        snprintf(errbuf, errsize, "no database connection");
+        return STORE_RETRY;
+    }
+    res = exec_simple(w, copy_begin_sql);
+    if (res == NULL || !result_ok(res))
+        return copy_failed(w, res, errbuf, errsize);
+    PQclear(res);
+
+    snprintf(count, sizeof count, "%zu", n);
+    res = exec_bounded(w, RESERVE_STATEMENT, count);
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
+        PQntuples(res) != 1)
+        return copy_failed(w, res, errbuf, errsize);
+    last = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    for (size_t i = 0; i < n; i++)
+        writer_copy_set_seq(data, seq_offsets[i], last - (int64_t)n + 1 +
+                                                      (int64_t)i);
+
+    int64_t deadline = parley_now_ms() + STATEMENT_TIMEOUT_MS;
+    res = finish_bounded(w, PQsendQuery(w->conn, copy_sql), deadline);
+    if (res == NULL || PQresultStatus(res) != PGRES_COPY_IN)
+        return copy_failed(w, res, errbuf, errsize);
+    PQclear(res);
+    res = copy_send(w, data, deadline);
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+        return copy_failed(w, res, errbuf, errsize);
+    PQclear(res);
+
+    /* No answer to the commit leaves its outcome unknown: the retry then
+     * finds the rows stored and takes the JSON statement, which answers
+     * the stored ids. */
+    res = exec_simple(w, "COMMIT");
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+        return copy_failed(w, res, errbuf, errsize);
+    PQclear(res);
+    return STORE_OK;
+}
+
+/* Scratch room for decoding a message of len bytes. */
+static int ensure_scratch(writer *w, size_t len)
+{
+    if (w->scratch_cap >= len + 2)
+        return 0;
+    char *s = realloc(w->scratch, len + 2);
+    if (s == NULL)
+        return -1;
+    w->scratch = s;
+    w->scratch_cap = len + 2;
+    return 0;
+}
+
+/* Stores n chat messages with one binary COPY and fills rows for their
+ * acks.  Returns STORE_OK, STORE_REJECTED when the batch must take the JSON
+ * statement instead (a record this path does not read, or a COPY the
+ * database refused: a duplicate, a deleted conversation), or STORE_RETRY
+ * when the writer gave up (stopping). */
+static store_result copy_messages(writer *w, writer_item *items, size_t n,
+                                  stored_row *rows, char *errbuf,
+                                  size_t errsize)
+{
+    size_t *seq_offsets = malloc(n * sizeof *seq_offsets), i = 0;
+    writer_buf *data = &w->copy;
+    writer_message m;
+    store_result r = STORE_REJECTED;
+    long backoff = BACKOFF_MIN_MS;
+    bool logged = false;
+
+    data->len = 0;
+    if (seq_offsets == NULL || writer_copy_begin(data) != 0)
+        goto done;
+    for (writer_item *it = items; it != NULL; it = it->next, i++) {
+        if (ensure_scratch(w, it->len) != 0 ||
+            writer_message_parse(it->json, it->len, w->scratch, &m) != 0 ||
+            m.txn_len > PAYLOAD_TXN_MAX ||
+            writer_copy_row(data, &m, &seq_offsets[i]) != 0)
+            goto done;
+        uuid_format(&m.from, rows[i].sender);
+        uuid_format(&m.conv, rows[i].conv);
+        memcpy(rows[i].txn, m.txn, m.txn_len);
+        rows[i].txn[m.txn_len] = '\0';
+        snprintf(rows[i].id, sizeof rows[i].id, "%lld", (long long)m.id);
+    }
+    if (writer_copy_end(data) != 0)
+        goto done;
+    for (;;) {
+        r = copy_once(w, data, seq_offsets, n, errbuf, errsize);
+        if (r != STORE_RETRY || !backoff_wait(w, &backoff, &logged, errbuf))
+            break;
+    }
+done:
+    free(seq_offsets);
+    /* A burst of large payloads should not pin its buffer for good. */
+    if (data->cap > 16 * 1024 * 1024)
+        writer_buf_free(data);
+    return r;
+}
+
+/* ----- storing a batch ----- */
 
 static void read_stored_row(PGresult *res, int i, stored_row *row)
 {
@@ -376,46 +700,51 @@ static void read_stored_row(PGresult *res, int i, stored_row *row)
     snprintf(row->id, sizeof row->id, "%s", PQgetvalue(res, i, 3));
 }
 
+/* By sender, then in batch order, so each sender's acks keep the order in
+ * which the messages were stored. */
 static int compare_rows_by_sender(const void *a, const void *b)
 {
-    return strcmp(((const stored_row *)a)->sender,
-                  ((const stored_row *)b)->sender);
+    const stored_row *x = a, *y = b;
+    int c = strcmp(x->sender, y->sender);
+
+    if (c != 0)
+        return c;
+    return x->ord < y->ord ? -1 : x->ord > y->ord;
 }
 
-/* Posts one ack per sender: a single ack, or {"type":"ack","items":[...]}. */
+/* Queues one ack per sender (per ACK_ITEMS_MAX messages of a sender): a
+ * single ack, or {"type":"ack","items":[...]}.  rows are reordered. */
 static void post_acks(writer *w, stored_row *rows, size_t n)
 {
     char topic[64];
+    writer_ack_item *items;
 
+    if (n == 0)
+        return;
+    items = malloc(n * sizeof *items);
+    if (items == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        rows[i].ord = i;
     qsort(rows, n, sizeof *rows, compare_rows_by_sender);
     for (size_t i = 0; i < n;) {
-        size_t j = i;
-        json_t *msg;
+        size_t j = i, len;
         char *text;
 
-        while (j < n && strcmp(rows[j].sender, rows[i].sender) == 0)
+        while (j < n && j - i < ACK_ITEMS_MAX &&
+               strcmp(rows[j].sender, rows[i].sender) == 0) {
+            items[j - i] = (writer_ack_item){rows[j].conv, rows[j].txn,
+                                             rows[j].id};
             j++;
-        if (j - i == 1) {
-            msg = json_pack("{s:s,s:s,s:s,s:s}", "type", "ack", "conv",
-                            rows[i].conv, "txn", rows[i].txn, "id", rows[i].id);
-        } else {
-            json_t *items = json_array();
-            for (size_t k = i; k < j; k++)
-                json_array_append_new(items, json_pack("{s:s,s:s,s:s}", "conv",
-                                                       rows[k].conv, "txn",
-                                                       rows[k].txn, "id",
-                                                       rows[k].id));
-            msg = json_pack("{s:s,s:o}", "type", "ack", "items", items);
         }
-        text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+        text = writer_ack_format(items, j - i, &len);
         if (text != NULL) {
             snprintf(topic, sizeof topic, "user/%s/inbox", rows[i].sender);
-            mainq_post_publish(&w->ctx->queue, topic, text, strlen(text));
+            out_publish(w, topic, text, len);
         }
-        free(text);
-        json_decref(msg);
         i = j;
     }
+    free(items);
 }
 
 static void post_spool_release(writer *w, writer_item *items)
@@ -435,7 +764,11 @@ static void post_spool_release(writer *w, writer_item *items)
         q->kind = MAINQ_SPOOL_DONE;
         q->segment = segment;
         q->count = count;
-        mainq_post(&w->ctx->queue, q);
+        if (w->out_tail != NULL)
+            w->out_tail->next = q;
+        else
+            w->out = q;
+        w->out_tail = q;
     }
 }
 
@@ -459,47 +792,75 @@ static void post_not_stored(writer *w, const writer_item *it,
         text = err ? json_dumps(err, JSON_COMPACT) : NULL;
         snprintf(topic, sizeof topic, "user/%s/inbox", from);
         if (text != NULL)
-            mainq_post_publish(&w->ctx->queue, topic, text, strlen(text));
-        free(text);
+            out_publish(w, topic, text, strlen(text));
         json_decref(err);
     }
     json_decref(msg);
 }
 
-/* Stores chat messages, then posts acks.  A batch the database refuses for
- * its content is stored row by row, and a row refused alone is reported to
- * its sender.  Returns false if the writer gave up (stopping). */
+/* Stores the n messages of items with the JSON statement, appending their
+ * rows (ids as stored) to rows + *stored.  A part the database refuses for
+ * its content is halved until each refused message is alone, and that one
+ * is reported to its sender: a few bad records in a large batch cost a few
+ * statements, not one per message.  Returns STORE_RETRY if the writer gave
+ * up (stopping), else STORE_OK (every message settled). */
+static store_result store_json(writer *w, writer_item *items, size_t n,
+                               stored_row *rows, size_t *stored)
+{
+    char err[512];
+    PGresult *res = NULL;
+    writer_item *before_mid, *mid;
+    store_result r;
+
+    r = exec_retrying(w, STORE_STATEMENT, items, &res, err, sizeof err);
+    if (r == STORE_OK) {
+        for (int i = 0; i < PQntuples(res) && (size_t)i < n; i++)
+            read_stored_row(res, i, &rows[(*stored)++]);
+        PQclear(res);
+        return STORE_OK;
+    }
+    if (r == STORE_RETRY)
+        return r;
+    if (n == 1) {
+        post_not_stored(w, items, err);
+        return STORE_OK;
+    }
+    before_mid = items;
+    for (size_t i = 1; i < n / 2; i++)
+        before_mid = before_mid->next;
+    mid = before_mid->next;
+    before_mid->next = NULL;
+    r = store_json(w, items, n / 2, rows, stored);
+    if (r == STORE_OK)
+        r = store_json(w, mid, n - n / 2, rows, stored);
+    before_mid->next = mid;
+    return r;
+}
+
+/* Stores chat messages, then queues acks.  The batch goes by binary COPY;
+ * one the COPY refuses goes through the JSON statement (store_json).
+ * Returns false if the writer gave up (stopping). */
 static bool store_messages(writer *w, writer_item *items, size_t n)
 {
     stored_row *rows = calloc(n, sizeof *rows);
     char err[512];
-    PGresult *res = NULL;
     size_t stored = 0;
     store_result r;
 
     if (rows == NULL)
         return false;
-    r = exec_retrying(w, STORE_STATEMENT, items, &res, err, sizeof err);
+    err[0] = '\0';
+    r = copy_messages(w, items, n, rows, err, sizeof err);
     if (r == STORE_OK) {
-        for (int i = 0; i < PQntuples(res) && (size_t)i < n; i++)
-            read_stored_row(res, i, &rows[stored++]);
-        PQclear(res);
+        stored = n;
     } else if (r == STORE_REJECTED) {
-        for (writer_item *it = items; it != NULL; it = it->next) {
-            writer_item single = *it;
-            single.next = NULL;
-            r = exec_retrying(w, STORE_STATEMENT, &single, &res, err,
-                              sizeof err);
-            if (r == STORE_OK) {
-                if (PQntuples(res) == 1)
-                    read_stored_row(res, 0, &rows[stored++]);
-                PQclear(res);
-            } else if (r == STORE_REJECTED) {
-                post_not_stored(w, it, err);
-            } else {
-                break;
-            }
-        }
+        if (err[0] != '\0')
+            mosquitto_log_printf(MOSQ_LOG_INFO,
+                                 "parley: COPY of %zu messages refused (%s); "
+                                 "storing them with ON CONFLICT",
+                                 n, err);
+        memset(rows, 0, n * sizeof *rows);
+        r = store_json(w, items, n, rows, &stored);
     }
     if (r != STORE_RETRY)
         post_acks(w, rows, stored);
@@ -532,7 +893,7 @@ static bool store_receipts(writer *w, writer_item *items)
         if (conv != NULL && uuid_valid(conv)) {
             char topic[64];
             snprintf(topic, sizeof topic, "conv/%s/receipt", conv);
-            mainq_post_publish(&w->ctx->queue, topic, it->json, it->len);
+            out_publish_copy(w, topic, it->json, it->len);
         }
         json_decref(rec);
     }
@@ -555,8 +916,10 @@ static bool store_last_seen(writer *w, writer_item *items)
 }
 
 /* Stores a batch: its messages, then its receipts (which may point at those
- * messages), then last-seen times; then lets the spool go.  Returns true if
- * every item is settled (stored, or refused and reported). */
+ * messages), then last-seen times; then lets the spool go.  What the main
+ * thread must do (acks, fan-out, spool releases) is handed over at once at
+ * the end.  Returns true if every item is settled (stored, or refused and
+ * reported). */
 static bool store_batch(writer *w, writer_item *batch)
 {
     writer_item *lists[WRITE_KIND_COUNT] = {NULL};
@@ -593,6 +956,7 @@ static bool store_batch(writer *w, writer_item *batch)
     free(copies);
     if (settled)
         post_spool_release(w, batch);
+    out_flush(w);
     return settled;
 }
 
@@ -607,32 +971,51 @@ static void free_items(writer_item *items)
     }
 }
 
+/* Takes the next batch off the queue (with w->lock held and the queue not
+ * empty): batch_max items, or while a backlog builds up to BATCH_GROWN_MAX
+ * items and BATCH_GROWN_BYTES bytes (never fewer than batch_max). */
+static writer_item *take_batch(writer *w, size_t batch_max, size_t *n_out)
+{
+    size_t limit = batch_max, n = 1, bytes;
+    writer_item *batch = w->head, *last = w->head;
+
+    if (w->count > batch_max && batch_max < BATCH_GROWN_MAX)
+        limit = w->count < BATCH_GROWN_MAX ? w->count : BATCH_GROWN_MAX;
+    bytes = last->len;
+    while (n < limit && last->next != NULL &&
+           (n < batch_max || bytes < BATCH_GROWN_BYTES)) {
+        last = last->next;
+        bytes += last->len;
+        n++;
+    }
+    w->head = last->next;
+    if (w->head == NULL)
+        w->tail = NULL;
+    last->next = NULL;
+    *n_out = n;
+    return batch;
+}
+
 static void *writer_main(void *arg)
 {
     writer *w = arg;
     size_t batch_max = (size_t)w->ctx->opt.batch_max;
 
     for (;;) {
-        writer_item *batch, *last;
+        writer_item *batch;
         size_t n = 0;
 
         pthread_mutex_lock(&w->lock);
-        while (w->head == NULL && !w->stopping)
+        while (w->head == NULL && !w->stopping) {
+            w->idle = true;
             pthread_cond_wait(&w->cond, &w->lock);
+        }
+        w->idle = false;
         if (w->head == NULL) {
             pthread_mutex_unlock(&w->lock);
             break;
         }
-        batch = last = w->head;
-        n = 1;
-        while (n < batch_max && last->next != NULL) {
-            last = last->next;
-            n++;
-        }
-        w->head = last->next;
-        if (w->head == NULL)
-            w->tail = NULL;
-        last->next = NULL;
+        batch = take_batch(w, batch_max, &n);
         pthread_mutex_unlock(&w->lock);
 
         bool settled = store_batch(w, batch);
@@ -679,7 +1062,6 @@ int writer_enqueue(writer *w, writer_kind kind, char *json, size_t len,
                    uint32_t segment, bool force)
 {
     writer_item *it = malloc(sizeof *it);
-    bool was_empty;
 
     if (it == NULL)
         return -1;
@@ -695,16 +1077,18 @@ int writer_enqueue(writer *w, writer_kind kind, char *json, size_t len,
         free(it);
         return -1;
     }
-    was_empty = w->head == NULL;
     if (w->tail != NULL)
         w->tail->next = it;
     else
         w->head = it;
     w->tail = it;
     w->count++;
-    /* One wake-up per burst: the writer drains everything queued. */
-    if (was_empty)
+    /* One wake-up per batch: only a writer waiting for work needs one, and
+     * it takes everything queued by the time it runs. */
+    if (w->idle) {
+        w->idle = false;
         pthread_cond_signal(&w->cond);
+    }
     pthread_mutex_unlock(&w->lock);
     return 0;
 }
@@ -733,6 +1117,8 @@ void writer_stop(writer *w)
     }
     free_items(w->head);
     drop_connection(w);
+    writer_buf_free(&w->copy);
+    free(w->scratch);
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->lock);
     free(w);
