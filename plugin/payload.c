@@ -375,6 +375,29 @@ static char *put(char *w, const char *s, size_t n)
 
 #define PUT_LIT(w, lit) put(w, lit, sizeof(lit) - 1)
 
+/* Writes v in decimal (snprintf is a good part of the render's cost). */
+static char *put_u64(char *w, uint64_t v)
+{
+    char digits[20];
+    size_t n = 0;
+
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n > 0)
+        *w++ = digits[--n];
+    return w;
+}
+
+static char *put_i64(char *w, int64_t v)
+{
+    if (v >= 0)
+        return put_u64(w, (uint64_t)v);
+    *w++ = '-';
+    return put_u64(w, 0 - (uint64_t)v);
+}
+
 /* ,"name":<value>, with the value's outside whitespace left out. */
 static char *put_span(char *w, const char *member, size_t member_len,
                       const payload_span *span)
@@ -401,11 +424,10 @@ int payload_render(const payload_message *msg, const payload_stamp *stamp,
         "{\"id\":\"\",\"conv\":\"\",\"from\":\"\",\"ts\":,\"txn\":\"\","
         "\"type\":\"\",\"body\":,\"attachments\":,\"e2e\":,\"data\":,"
         "\"reply_to\":\"\"}";
-    char num[24];
     const char *type = type_name(msg->type);
     size_t conv_len = strlen(stamp->conv), from_len = strlen(stamp->from);
     size_t txn_len = strlen(msg->txn), reply_len = strlen(msg->reply_to);
-    size_t max, n;
+    size_t max;
     char *buf, *w;
 
     memset(out, 0, sizeof *out);
@@ -416,16 +438,13 @@ int payload_render(const payload_message *msg, const payload_stamp *stamp,
     if (buf == NULL)
         return -1;
     w = PUT_LIT(buf, "{\"id\":\"");
-    n = (size_t)snprintf(num, sizeof num, "%llu",
-                         (unsigned long long)stamp->id);
-    w = put(w, num, n);
+    w = put_u64(w, stamp->id);
     w = PUT_LIT(w, "\",\"conv\":\"");
     w = put(w, stamp->conv, conv_len);
     w = PUT_LIT(w, "\",\"from\":\"");
     w = put(w, stamp->from, from_len);
     w = PUT_LIT(w, "\",\"ts\":");
-    n = (size_t)snprintf(num, sizeof num, "%lld", (long long)stamp->ts_ms);
-    w = put(w, num, n);
+    w = put_i64(w, stamp->ts_ms);
     w = PUT_LIT(w, ",\"txn\":\"");
     w = put(w, msg->txn, txn_len);
     w = PUT_LIT(w, "\",\"type\":\"");
