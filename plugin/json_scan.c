@@ -10,6 +10,7 @@
 #include <locale.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,7 +40,8 @@ typedef struct scanner {
     size_t nkeys, keys_cap;
     char *scratch; /* unescaped keys; as large as the text once needed */
     size_t scratch_used;
-    bool spaced; /* whitespace inside the current member's value */
+    bool odd;     /* the current member's value is not canonical */
+    size_t reals; /* real numbers in the current member's value */
     frame frames_inline[INLINE_FRAMES];
     key_ref keys_inline[INLINE_KEYS];
 } scanner;
@@ -58,7 +60,7 @@ static void skip_ws(scanner *s)
     while (s->pos < s->len && is_ws(s->t[s->pos]))
         s->pos++;
     if (s->pos != start && s->nframes >= 2)
-        s->spaced = true;
+        s->odd = true;
 }
 
 static int hex_value(unsigned char c)
@@ -190,8 +192,11 @@ static int scan_string(scanner *s, json_scan_value *v)
     v->kind = JSON_SCAN_STRING;
     v->text = (const char *)t + start;
     v->len = i + 1 - start;
-    v->spaced = false;
+    v->canonical = !escaped;
+    v->reals = 0;
     v->escaped = escaped;
+    if (escaped)
+        s->odd = true;
     v->dec_len = dec;
     v->chars = chars;
     s->pos = i + 1;
@@ -291,8 +296,13 @@ static int scan_number(scanner *s)
         if (int_digits == 19 &&
             memcmp(t + digits_start, neg ? int64_min : int64_max, 19) > 0)
             return JSON_SCAN_INVALID;
+        if (neg && i - start == 2 && t[digits_start] == '0')
+            s->odd = true; /* -0: jansson writes 0 */
     } else if (real_overflows(t + start, i - start, int_digits, exponent)) {
         return JSON_SCAN_INVALID;
+    } else {
+        s->odd = true;
+        s->reals++;
     }
     s->pos = i;
     return 0;
@@ -444,7 +454,8 @@ value:
         return JSON_SCAN_INVALID;
     if (s->nframes == 1) {
         member_start = s->pos;
-        s->spaced = false;
+        s->odd = false;
+        s->reals = 0;
         memset(&member, 0, sizeof member);
         member.kind = kind_of(s->t[s->pos]);
     }
@@ -505,7 +516,8 @@ value_done:
         const key_ref *k = &s->keys[s->nkeys - 1];
         member.text = (const char *)s->t + member_start;
         member.len = s->pos - member_start;
-        member.spaced = s->spaced;
+        member.canonical = !s->odd;
+        member.reals = s->reals;
         if ((rc = on_member(arg, k->s, k->len, &member)) != 0)
             return rc;
     }
@@ -567,7 +579,8 @@ int json_scan(const char *text, size_t len, json_scan_value *top,
     s.keys_cap = INLINE_KEYS;
     s.scratch = NULL;
     s.scratch_used = 0;
-    s.spaced = false;
+    s.odd = false;
+    s.reals = 0;
     memset(top, 0, sizeof *top);
 
     rc = scan(&s, top, on_member, arg);
@@ -658,31 +671,212 @@ void json_scan_unescape(const json_scan_value *value, char *out)
     }
 }
 
-size_t json_scan_copy_compact(const json_scan_value *value, char *out)
+/* Writes the real number text[0..len) as jansson writes the double it
+ * reads from it (jsonp_dtostr with precision 17). */
+static size_t put_real(const char *text, size_t len, char *out)
 {
-    const char *t = value->text;
-    size_t n = value->len, w = 0;
-    bool in_string = false, escape = false;
+    char small[128], *copy = small, buf[40];
+    const char *point = localeconv()->decimal_point;
+    char *p, *start, *end;
+    double value;
+    size_t n;
 
-    if (!value->spaced) {
+    if (len >= sizeof small) {
+        copy = malloc(len + 1);
+        if (copy == NULL) {
+            /* Cannot happen in practice; the text is still the number. */
+            memcpy(out, text, len);
+            return len;
+        }
+    }
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    if (point[0] != '.' && (p = strchr(copy, '.')) != NULL)
+        *p = point[0];
+    value = strtod(copy, NULL);
+    if (copy != small)
+        free(copy);
+
+    n = (size_t)snprintf(buf, sizeof buf, "%.17g", value);
+    if (point[0] != '.' && (p = strchr(buf, point[0])) != NULL)
+        *p = '.';
+    if (strchr(buf, '.') == NULL && strchr(buf, 'e') == NULL) {
+        buf[n++] = '.';
+        buf[n++] = '0';
+        buf[n] = '\0';
+    }
+    /* No '+' and no leading zeros in the exponent. */
+    start = strchr(buf, 'e');
+    if (start != NULL) {
+        start++;
+        end = start + 1;
+        if (*start == '-')
+            start++;
+        while (*end == '0')
+            end++;
+        if (end != start) {
+            memmove(start, end, n - (size_t)(end - buf) + 1);
+            n -= (size_t)(end - start);
+        }
+    }
+    memcpy(out, buf, n);
+    return n;
+}
+
+/* Writes code point cp of a string as jansson's dump_string does. */
+static size_t put_string_char(uint32_t cp, char *out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char esc = 0;
+
+    switch (cp) {
+    case '\\':
+        esc = '\\';
+        break;
+    case '"':
+        esc = '"';
+        break;
+    case '\b':
+        esc = 'b';
+        break;
+    case '\f':
+        esc = 'f';
+        break;
+    case '\n':
+        esc = 'n';
+        break;
+    case '\r':
+        esc = 'r';
+        break;
+    case '\t':
+        esc = 't';
+        break;
+    default:
+        break;
+    }
+    if (esc != 0) {
+        out[0] = '\\';
+        out[1] = esc;
+        return 2;
+    }
+    if (cp < 0x20) {
+        memcpy(out, "\\u00", 4);
+        out[4] = hex[cp >> 4];
+        out[5] = hex[cp & 15];
+        return 6;
+    }
+    return put_utf8(cp, out);
+}
+
+/* Writes the string whose opening quote is at t[i] in jansson's form;
+ * *end gets the index after its closing quote.  Returns bytes written. */
+static size_t put_string(const unsigned char *t, size_t i, size_t *end,
+                         char *out)
+{
+    size_t w = 0;
+
+    out[w++] = '"';
+    for (i++; t[i] != '"';) {
+        uint32_t cp;
+        if (t[i] != '\\') {
+            out[w++] = (char)t[i++];
+            continue;
+        }
+        switch (t[i + 1]) {
+        case 'u':
+            cp = (uint32_t)hex4(t, i + 6, i + 2);
+            i += 6;
+            if (cp >= 0xd800 && cp <= 0xdbff) {
+                uint32_t low = (uint32_t)hex4(t, i + 6, i + 2);
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
+                i += 6;
+            }
+            break;
+        case 'b':
+            cp = '\b';
+            i += 2;
+            break;
+        case 'f':
+            cp = '\f';
+            i += 2;
+            break;
+        case 'n':
+            cp = '\n';
+            i += 2;
+            break;
+        case 'r':
+            cp = '\r';
+            i += 2;
+            break;
+        case 't':
+            cp = '\t';
+            i += 2;
+            break;
+        default: /* '"', '\\', '/' */
+            cp = t[i + 1];
+            i += 2;
+            break;
+        }
+        w += put_string_char(cp, out + w);
+    }
+    out[w++] = '"';
+    *end = i + 1;
+    return w;
+}
+
+size_t json_scan_copy_canonical(const json_scan_value *value, char *out)
+{
+    const unsigned char *t = (const unsigned char *)value->text;
+    size_t n = value->len, w = 0, i = 0;
+
+    if (value->canonical) {
         memcpy(out, t, n);
         return n;
     }
-    for (size_t i = 0; i < n; i++) {
-        char c = t[i];
-        if (in_string) {
-            if (escape)
-                escape = false;
-            else if (c == '\\')
-                escape = true;
-            else if (c == '"')
-                in_string = false;
-        } else if (is_ws((unsigned char)c)) {
-            continue;
+    while (i < n) {
+        unsigned char c = t[i];
+        if (is_ws(c)) {
+            i++;
         } else if (c == '"') {
-            in_string = true;
+            size_t end = i + 1;
+            bool escaped = false;
+            while (t[end] != '"') {
+                if (t[end] == '\\') {
+                    escaped = true;
+                    end++;
+                }
+                end++;
+            }
+            end++;
+            if (escaped) {
+                w += put_string(t, i, &i, out + w);
+            } else {
+                memcpy(out + w, t + i, end - i);
+                w += end - i;
+                i = end;
+            }
+        } else if (c == '-' || is_digit(c)) {
+            size_t end = i + 1;
+            bool real = false;
+            while (end < n && (is_digit(t[end]) || t[end] == '.' ||
+                               t[end] == 'e' || t[end] == 'E' ||
+                               t[end] == '+' || t[end] == '-')) {
+                real = real || !is_digit(t[end]);
+                end++;
+            }
+            if (real) {
+                w += put_real((const char *)t + i, end - i, out + w);
+            } else if (end - i == 2 && c == '-' && t[i + 1] == '0') {
+                out[w++] = '0';
+            } else {
+                memcpy(out + w, t + i, end - i);
+                w += end - i;
+            }
+            i = end;
+        } else {
+            out[w++] = (char)c;
+            i++;
         }
-        out[w++] = c;
     }
     return w;
 }

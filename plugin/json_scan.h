@@ -38,7 +38,11 @@ typedef struct json_scan_value {
     json_scan_kind kind;
     const char *text; /* its raw text (a string with its quotes) */
     size_t len;
-    bool spaced;      /* holds whitespace outside strings (containers) */
+    /* The text is already what jansson's json_dumps(JSON_COMPACT) writes
+     * for the value: no whitespace outside strings, no escape, no real
+     * number and no -0.  Set for members of a top-level object. */
+    bool canonical;
+    size_t reals; /* real numbers in it (members of a top-level object) */
     /* Strings only: */
     bool escaped;     /* holds a backslash escape */
     size_t dec_len;   /* bytes once unescaped */
@@ -65,10 +69,16 @@ int json_scan(const char *text, size_t len, json_scan_value *top,
  * (value->dec_len of them) to out.  No NUL is added. */
 void json_scan_unescape(const json_scan_value *value, char *out);
 
-/* Copies the raw text of a value json_scan accepted to out without the
- * whitespace outside its strings.  Returns the bytes written (at most
- * value->len). */
-size_t json_scan_copy_compact(const json_scan_value *value, char *out);
+/* Most bytes json_scan_copy_canonical writes for a value. */
+#define JSON_SCAN_CANONICAL_MAX(v) ((v)->len + 26 * (v)->reals)
+
+/* Writes a value json_scan accepted (a member of a top-level object) to out
+ * exactly as jansson's json_dumps(JSON_COMPACT) writes it after
+ * json_loadb: no whitespace outside strings, strings re-escaped the way
+ * jansson escapes them, integers in plain decimal, reals as "%.17g" with
+ * jansson's touches.  Returns the bytes written (at most
+ * JSON_SCAN_CANONICAL_MAX(value)). */
+size_t json_scan_copy_canonical(const json_scan_value *value, char *out);
 
 /* For a text json_scan accepted: the end of the value starting at
  * text[pos] (no whitespace before it). */

@@ -283,12 +283,13 @@ static payload_type parse_type(const json_scan_value *v)
 
 static payload_span span_of(const json_scan_value *v)
 {
-    payload_span s = {NULL, 0, false};
+    payload_span s = {NULL, 0, true, 0};
 
     if (PRESENT(*v)) {
         s.text = v->text;
         s.len = v->len;
-        s.spaced = v->spaced;
+        s.canonical = v->canonical;
+        s.reals = v->reals;
     }
     return s;
 }
@@ -398,7 +399,7 @@ static char *put_i64(char *w, int64_t v)
     return put_u64(w, 0 - (uint64_t)v);
 }
 
-/* ,"name":<value>, with the value's outside whitespace left out. */
+/* ,"name":<value>, the value as jansson would write it. */
 static char *put_span(char *w, const char *member, size_t member_len,
                       const payload_span *span)
 {
@@ -410,11 +411,17 @@ static char *put_span(char *w, const char *member, size_t member_len,
     memset(&v, 0, sizeof v);
     v.text = span->text;
     v.len = span->len;
-    v.spaced = span->spaced;
-    return w + json_scan_copy_compact(&v, w);
+    v.canonical = span->canonical;
+    v.reals = span->reals;
+    return w + json_scan_copy_canonical(&v, w);
 }
 
 #define PUT_SPAN(w, lit, span) put_span(w, lit, sizeof(lit) - 1, span)
+
+static size_t span_max(const payload_span *span)
+{
+    return JSON_SCAN_CANONICAL_MAX(span);
+}
 
 int payload_render(const payload_message *msg, const payload_stamp *stamp,
                    payload_rewrite_result *out)
@@ -432,8 +439,8 @@ int payload_render(const payload_message *msg, const payload_stamp *stamp,
 
     memset(out, 0, sizeof *out);
     max = sizeof fixed + 2 * 20 + conv_len + from_len + txn_len + strlen(type) +
-          msg->body.len + msg->attachments.len + msg->e2e.len + msg->data.len +
-          reply_len;
+          span_max(&msg->body) + span_max(&msg->attachments) +
+          span_max(&msg->e2e) + span_max(&msg->data) + reply_len;
     buf = malloc(max);
     if (buf == NULL)
         return -1;

@@ -59,7 +59,8 @@ typedef enum payload_type {
 typedef struct payload_span {
     const char *text; /* NULL when the field is absent */
     size_t len;
-    bool spaced; /* holds whitespace outside strings, left out on output */
+    bool canonical; /* already in the form it is written out in */
+    size_t reals;   /* real numbers in it */
 } payload_span;
 
 /* A validated client message, before the server's stamp.  It points into
@@ -81,9 +82,10 @@ int payload_parse(const void *payload, size_t len, const payload_limits *limits,
 
 /* Writes the stamped message (id, conv, from, ts, then the client's fields:
  * txn, type, body, attachments, e2e, data, reply_to) into *out, with one
- * allocation.  The client's values are copied as they came, without
- * whitespace outside strings, so the text holds no newline.  Returns 0, or
- * -1 when out of memory. */
+ * allocation.  The text is byte for byte what jansson's compact dump of the
+ * same fields gives (values as they came when already in that form, the
+ * common case), so it holds no newline.  Returns 0, or -1 when out of
+ * memory. */
 int payload_render(const payload_message *msg, const payload_stamp *stamp,
                    payload_rewrite_result *out);
 

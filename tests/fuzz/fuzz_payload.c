@@ -13,11 +13,12 @@
  * scanner alone is compared with json_loadb.  Invariants:
  *   - json_scan accepts exactly what json_loadb (JSON_REJECT_DUPLICATES |
  *     JSON_DECODE_ANY) accepts; what it reports of a top-level object's
- *     members (names, values, string lengths and code points, the compact
- *     copy) equals jansson's reading;
+ *     members (names, values, string lengths and code points) equals
+ *     jansson's reading, and its canonical copy of each value equals
+ *     jansson's compact dump of it;
  *   - payload_rewrite and the reference give the same verdict, and on
- *     refusal the same code, detail and txn; on success the same txn and,
- *     parsed, the same JSON, with no control character in the text (the
+ *     refusal the same code, detail and txn; on success the same txn and
+ *     byte for byte the same text, with no control character in it (the
  *     spool keeps one record per line);
  *   - each function accepts exactly what a reference validator written from
  *     payload.h and DESIGN.md accepts, and on refusal names a known error
@@ -384,23 +385,25 @@ static int check_member(void *arg, const char *key, size_t key_len,
     member_check *m = arg;
     char *name = fuzz_cstr((const uint8_t *)key, key_len);
     json_t *want = json_object_getn(m->ref, key, key_len);
-    json_t *got, *compact;
-    char *copy;
+    json_t *got;
+    char *copy, *dump;
     size_t n;
 
     FUZZ_CHECK(want != NULL);
     FUZZ_CHECK(strlen(name) == key_len);
     got = json_loadb(v->text, v->len, JSON_DECODE_ANY, NULL);
     FUZZ_CHECK(got != NULL && json_equal(got, want));
-    copy = malloc(v->len + 1);
+    /* The canonical copy is jansson's compact dump of the value. */
+    copy = malloc(JSON_SCAN_CANONICAL_MAX(v) + 1);
     FUZZ_CHECK(copy != NULL);
-    n = json_scan_copy_compact(v, copy);
-    FUZZ_CHECK(n <= v->len);
-    for (size_t i = 0; i < n; i++)
-        FUZZ_CHECK((unsigned char)copy[i] >= 0x20);
-    compact = json_loadb(copy, n, JSON_DECODE_ANY, NULL);
-    FUZZ_CHECK(compact != NULL && json_equal(compact, want));
-    FUZZ_CHECK(!v->spaced == (n == v->len));
+    n = json_scan_copy_canonical(v, copy);
+    FUZZ_CHECK(n <= JSON_SCAN_CANONICAL_MAX(v));
+    dump = json_dumps(want, JSON_COMPACT | JSON_ENCODE_ANY);
+    FUZZ_CHECK(dump != NULL);
+    FUZZ_CHECK(n == strlen(dump) && memcmp(copy, dump, n) == 0);
+    if (v->canonical)
+        FUZZ_CHECK(n == v->len && memcmp(copy, v->text, n) == 0);
+    free(dump);
     FUZZ_CHECK(json_scan_skip(v->text, v->len, 0) == v->len);
     if (v->kind == JSON_SCAN_STRING) {
         char *dec = malloc(v->dec_len + 1);
@@ -420,7 +423,6 @@ static int check_member(void *arg, const char *key, size_t key_len,
                    : v->kind == JSON_SCAN_FALSE  ? json_is_false(want)
                                                  : json_is_null(want));
     }
-    json_decref(compact);
     json_decref(got);
     free(copy);
     free(name);
@@ -486,10 +488,15 @@ static void fuzz_message(const char *p, size_t len, int variant)
         json_decref(in);
         return;
     }
-    /* Parsed, the same message as the jansson rewrite; one line. */
+    /* Byte for byte the jansson rewrite (so also the same JSON); one line. */
     got = json_loadb(out.json, out.len, JSON_REJECT_DUPLICATES, NULL);
     FUZZ_CHECK(got != NULL && json_equal(got, ref.out));
     json_decref(got);
+    {
+        char *want = json_dumps(ref.out, JSON_COMPACT);
+        FUZZ_CHECK(want != NULL && strcmp(want, out.json) == 0);
+        free(want);
+    }
     json_decref(ref.out);
     for (size_t i = 0; i < out.len; i++)
         FUZZ_CHECK((unsigned char)out.json[i] >= 0x20);
