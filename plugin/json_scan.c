@@ -618,6 +618,39 @@ static size_t put_utf8(uint32_t cp, char *out)
     return 4;
 }
 
+/* Reads the escape at t[*i] (a backslash) of a string json_scan accepted:
+ * returns its code point (a surrogate pair as one) and moves *i past it. */
+static uint32_t read_escape(const unsigned char *t, size_t *i)
+{
+    size_t at = *i;
+    uint32_t cp;
+
+    *i = at + 2;
+    switch (t[at + 1]) {
+    case 'b':
+        return '\b';
+    case 'f':
+        return '\f';
+    case 'n':
+        return '\n';
+    case 'r':
+        return '\r';
+    case 't':
+        return '\t';
+    case 'u':
+        cp = (uint32_t)hex4(t, at + 6, at + 2);
+        *i = at + 6;
+        if (cp >= 0xd800 && cp <= 0xdbff) {
+            uint32_t low = (uint32_t)hex4(t, at + 12, at + 8);
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
+            *i = at + 12;
+        }
+        return cp;
+    default: /* '"', '\\', '/' */
+        return t[at + 1];
+    }
+}
+
 void json_scan_unescape(const json_scan_value *value, char *out)
 {
     const unsigned char *t = (const unsigned char *)value->text;
@@ -628,46 +661,10 @@ void json_scan_unescape(const json_scan_value *value, char *out)
         return;
     }
     while (i < n) {
-        unsigned char c = t[i];
-        uint32_t cp;
-
-        if (c != '\\') {
-            *out++ = (char)c;
-            i++;
-            continue;
-        }
-        c = t[i + 1];
-        i += 2;
-        switch (c) {
-        case 'b':
-            *out++ = '\b';
-            break;
-        case 'f':
-            *out++ = '\f';
-            break;
-        case 'n':
-            *out++ = '\n';
-            break;
-        case 'r':
-            *out++ = '\r';
-            break;
-        case 't':
-            *out++ = '\t';
-            break;
-        case 'u':
-            cp = (uint32_t)hex4(t, n, i);
-            i += 4;
-            if (cp >= 0xd800 && cp <= 0xdbff) {
-                uint32_t low = (uint32_t)hex4(t, n, i + 2);
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
-                i += 6;
-            }
-            out += put_utf8(cp, out);
-            break;
-        default: /* '"', '\\', '/' */
-            *out++ = (char)c;
-            break;
-        }
+        if (t[i] == '\\')
+            out += put_utf8(read_escape(t, &i), out);
+        else
+            *out++ = (char)t[i++];
     }
 }
 
@@ -777,47 +774,10 @@ static size_t put_string(const unsigned char *t, size_t i, size_t *end,
 
     out[w++] = '"';
     for (i++; t[i] != '"';) {
-        uint32_t cp;
-        if (t[i] != '\\') {
+        if (t[i] == '\\')
+            w += put_string_char(read_escape(t, &i), out + w);
+        else
             out[w++] = (char)t[i++];
-            continue;
-        }
-        switch (t[i + 1]) {
-        case 'u':
-            cp = (uint32_t)hex4(t, i + 6, i + 2);
-            i += 6;
-            if (cp >= 0xd800 && cp <= 0xdbff) {
-                uint32_t low = (uint32_t)hex4(t, i + 6, i + 2);
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
-                i += 6;
-            }
-            break;
-        case 'b':
-            cp = '\b';
-            i += 2;
-            break;
-        case 'f':
-            cp = '\f';
-            i += 2;
-            break;
-        case 'n':
-            cp = '\n';
-            i += 2;
-            break;
-        case 'r':
-            cp = '\r';
-            i += 2;
-            break;
-        case 't':
-            cp = '\t';
-            i += 2;
-            break;
-        default: /* '"', '\\', '/' */
-            cp = t[i + 1];
-            i += 2;
-            break;
-        }
-        w += put_string_char(cp, out + w);
     }
     out[w++] = '"';
     *end = i + 1;
