@@ -66,57 +66,56 @@ static int handle_chat_message(parley_ctx *ctx, const client_session *s,
                                const topic_ref *ref)
 {
     char conv[UUID_STR_LEN + 1];
-    payload_message msg;
+    const char *user = session_user_str(s);
+    const uuid_bin *sender = session_user(s);
+    payload_message msg; /* points into ed->payload; nothing to free */
     payload_stamp stamp;
     payload_rewrite_result out;
     payload_error err;
     uint32_t segment;
+    int64_t now = parley_now_ms();
 
     if (payload_parse(ed->payload, ed->payloadlen, &ctx->limits, &msg,
                       &err) != 0) {
-        notify_error(session_user_str(s), err.txn, err.code, err.detail);
+        notify_error(user, err.txn, err.code, err.detail);
         return MOSQ_ERR_ACL_DENIED;
     }
-    if (!limiter_take(ctx->message_limiter, session_user(s),
-                      sizeof(uuid_bin), parley_now_ms())) {
-        notify_error(session_user_str(s), msg.txn, "rate_limited",
+    if (!limiter_take(ctx->message_limiter, sender, sizeof(uuid_bin), now)) {
+        notify_error(user, msg.txn, "rate_limited",
                      "too many messages; slow down and send again");
-        payload_message_free(&msg);
         return MOSQ_ERR_ACL_DENIED;
     }
     if (writer_backlog(ctx->writer) >= (size_t)ctx->opt.queue_max) {
         /* Nothing is accepted that cannot be kept: the client retries. */
-        notify_error(session_user_str(s), msg.txn, "busy",
+        notify_error(user, msg.txn, "busy",
                      "the server is storing a backlog; send again later");
-        payload_message_free(&msg);
         return MOSQ_ERR_ACL_DENIED;
     }
 
     /* A resend keeps the stamp of the first copy. */
     uuid_format(&ref->id, conv);
     stamp.conv = conv;
-    stamp.from = session_user_str(s);
-    if (!recent_txn_get(ctx->recent, session_user(s), msg.txn, &stamp.id,
+    stamp.from = user;
+    if (!recent_txn_get(ctx->recent, sender, msg.txn, &stamp.id,
                         &stamp.ts_ms)) {
-        stamp.ts_ms = parley_now_ms();
-        stamp.id = id_minter_next(&ctx->ids, (uint64_t)stamp.ts_ms);
+        stamp.ts_ms = now;
+        stamp.id = id_minter_next(&ctx->ids, (uint64_t)now);
     }
     if (payload_render(&msg, &stamp, &out) != 0) {
-        notify_error(session_user_str(s), msg.txn, "internal", "out of memory");
-        payload_message_free(&msg);
+        notify_error(user, msg.txn, "internal", "out of memory");
         return MOSQ_ERR_ACL_DENIED;
     }
-    payload_message_free(&msg);
 
     segment = spool_append(ctx->spool, out.json, out.len);
     if (segment == 0) {
-        notify_error(session_user_str(s), out.txn, "busy",
+        notify_error(user, out.txn, "busy",
                      "the server cannot keep messages right now");
         free(out.json);
         return MOSQ_ERR_ACL_DENIED;
     }
-    recent_txn_put(ctx->recent, session_user(s), out.txn, stamp.id,
-                   stamp.ts_ms);
+    recent_txn_put(ctx->recent, sender, out.txn, stamp.id, stamp.ts_ms);
+    /* The broker gets its own copy (mosquitto_malloc'd, as it frees it);
+     * the writer keeps the rendered one. */
     if (replace_payload(ed, out.json, out.len) != 0) {
         /* Spooled but refused: the record is stored on replay and acked
          * then; the client's resend is deduplicated. */

@@ -6,7 +6,9 @@
  * already stores such a resend once and acks it with the first id; this
  * table lets the broker stamp the live copy with that same id and time, so
  * other members see one message, not two.  Bounded: the oldest entry makes
- * room for the newest.  Main thread only; pure data structure.
+ * room for the newest.  Entries are found by a keyed hash of (sender, txn)
+ * and confirmed on the full key, so a duplicate is never seen where there
+ * is none.  Main thread only; pure data structure.
  */
 #ifndef PARLEY_RECENT_TXN_H
 #define PARLEY_RECENT_TXN_H
@@ -22,6 +24,10 @@ typedef struct recent_txn recent_txn;
 
 /* A table holding at most capacity entries (>= 1), or NULL. */
 recent_txn *recent_txn_new(size_t capacity);
+/* For tests: the same with a fixed hash seed; with collide, every key
+ * hashes alike, so lookups rely on the full-key comparison alone. */
+recent_txn *recent_txn_new_for_test(size_t capacity, uint64_t seed,
+                                    bool collide);
 void recent_txn_free(recent_txn *t);
 
 /* Looks up (sender, txn).  Returns true and fills id and ts when found. */

@@ -1,13 +1,25 @@
 /*
  * fuzz_payload.c - libFuzzer target for plugin/payload.c: the client message
- * rewrite (payload_rewrite = payload_parse + payload_render), typing notices
+ * rewrite (payload_rewrite = payload_parse + payload_render, which checks
+ * JSON with plugin/json_scan.c and builds no tree), typing notices
  * (payload_rewrite_typing) and receipts (payload_rewrite_receipt).
  *
  * Byte 0 picks the function (value mod 3: message, typing, receipt) and,
  * in bits 2-3, the limits for messages (default, tiny payload, tiny body,
  * one-character body); the rest is the payload, in an exact-size buffer.
  *
- * Invariants:
+ * Differential: messages also go through a reference written with jansson
+ * (the tree parse and dump the plugin used before json_scan.c), and the
+ * scanner alone is compared with json_loadb.  Invariants:
+ *   - json_scan accepts exactly what json_loadb (JSON_REJECT_DUPLICATES |
+ *     JSON_DECODE_ANY) accepts; what it reports of a top-level object's
+ *     members (names, values, string lengths and code points) equals
+ *     jansson's reading, and its canonical copy of each value equals
+ *     jansson's compact dump of it;
+ *   - payload_rewrite and the reference give the same verdict, and on
+ *     refusal the same code, detail and txn; on success the same txn and
+ *     byte for byte the same text, with no control character in it (the
+ *     spool keeps one record per line);
  *   - each function accepts exactly what a reference validator written from
  *     payload.h and DESIGN.md accepts, and on refusal names a known error
  *     code, allocates nothing and leaves a readable txn or none;
@@ -21,9 +33,12 @@
  */
 #include <inttypes.h>
 #include <jansson.h>
+#include <stdarg.h>
 
 #include "common/ids.h"
+#include "common/utf8.h"
 #include "fuzz_common.h"
+#include "plugin/json_scan.h"
 #include "plugin/payload.h"
 
 #define CONV "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
@@ -182,6 +197,265 @@ static void check_rewritten(const payload_rewrite_result *out, json_t *in,
     json_decref(msg);
 }
 
+
+/* ---------------------------------------------------------------------- */
+/* The jansson reference: the message rewrite as payload.c did it before   */
+/* json_scan.c (tree parse, checks, tree dump), with the same codes and    */
+/* details.                                                                */
+/* ---------------------------------------------------------------------- */
+
+typedef struct ref_result {
+    int rc;
+    const char *code;
+    char detail[PAYLOAD_ERROR_DETAIL_MAX];
+    char txn[PAYLOAD_TXN_MAX + 1];
+    json_t *out; /* the rewrite, on success */
+} ref_result;
+
+static int ref_fail(ref_result *r, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int ref_fail(ref_result *r, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+
+    r->code = code;
+    va_start(ap, fmt);
+    vsnprintf(r->detail, sizeof r->detail, fmt, ap);
+    va_end(ap);
+    r->rc = -1;
+    return -1;
+}
+
+static int ref_check_fields(const char *type, json_t *in, json_t *out,
+                            const payload_limits *lim, ref_result *r)
+{
+    json_t *body = json_object_get(in, "body");
+    json_t *att = json_object_get(in, "attachments");
+    json_t *e2e = json_object_get(in, "e2e");
+    json_t *data = json_object_get(in, "data");
+
+    if (strcmp(type, "text") == 0) {
+        if (body == NULL)
+            return ref_fail(r, "invalid_body", "a text message needs a body");
+        if (att != NULL || e2e != NULL || data != NULL)
+            return ref_fail(r, "invalid_payload",
+                            "a text message carries only a body");
+    } else if (strcmp(type, "media") == 0) {
+        size_t i;
+        json_t *item;
+        if (att == NULL)
+            return ref_fail(r, "invalid_attachments",
+                            "a media message needs attachments");
+        if (!json_is_array(att) || json_array_size(att) == 0 ||
+            json_array_size(att) > 10)
+            return ref_fail(r, "invalid_attachments",
+                            "attachments must be an array of 1 to %d objects",
+                            10);
+        json_array_foreach(att, i, item)
+        {
+            json_t *media = json_object_get(item, "media");
+            if (!json_is_object(item) || !json_is_string(media) ||
+                json_string_length(media) == 0 ||
+                json_string_length(media) > 64)
+                return ref_fail(r, "invalid_attachments",
+                                "each attachment needs a \"media\" id");
+        }
+        if (e2e != NULL || data != NULL)
+            return ref_fail(r, "invalid_payload",
+                            "a media message carries attachments and a "
+                            "caption");
+    } else if (strcmp(type, "e2e") == 0) {
+        if (!json_is_object(e2e))
+            return ref_fail(r, "invalid_e2e",
+                            "an e2e message needs an \"e2e\" object");
+        if (body != NULL || att != NULL || data != NULL)
+            return ref_fail(r, "invalid_payload",
+                            "an e2e message carries only its e2e object");
+    } else if (strcmp(type, "data") == 0) {
+        if (!json_is_object(data))
+            return ref_fail(r, "invalid_data",
+                            "a data message needs a \"data\" object");
+        if (body != NULL || att != NULL || e2e != NULL)
+            return ref_fail(r, "invalid_payload",
+                            "a data message carries only its data object");
+    } else {
+        return ref_fail(r, "unknown_type", "unknown message type");
+    }
+    if (body != NULL) {
+        size_t chars;
+        if (!json_is_string(body))
+            return ref_fail(r, "invalid_body", "body must be a string");
+        chars = utf8_length(json_string_value(body), json_string_length(body));
+        if (chars == 0)
+            return ref_fail(r, "invalid_body", "body must not be empty");
+        if (chars > lim->max_body_chars)
+            return ref_fail(r, "body_too_long",
+                            "body has %zu characters, the limit is %zu", chars,
+                            lim->max_body_chars);
+        json_object_set(out, "body", body);
+    }
+    if (att != NULL)
+        json_object_set(out, "attachments", att);
+    if (e2e != NULL)
+        json_object_set(out, "e2e", e2e);
+    if (data != NULL)
+        json_object_set(out, "data", data);
+    return 0;
+}
+
+/* Fills *r as the jansson rewrite would have answered. */
+static void ref_rewrite(const char *p, size_t len, const payload_limits *lim,
+                        const payload_stamp *stamp, ref_result *r)
+{
+    json_t *in, *msg = NULL, *j;
+    json_error_t jerr;
+    uint64_t reply_id;
+    char idbuf[32];
+
+    memset(r, 0, sizeof *r);
+    if (len > lim->max_payload_bytes) {
+        ref_fail(r, "too_large", "payload is %zu bytes, the limit is %zu", len,
+                 lim->max_payload_bytes);
+        return;
+    }
+    if (!utf8_valid(p, len)) {
+        ref_fail(r, "invalid_utf8", "payload is not valid UTF-8");
+        return;
+    }
+    in = json_loadb(p, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (in == NULL) {
+        ref_fail(r, "invalid_json", "payload is not JSON: %s", jerr.text);
+        return;
+    }
+    if (!json_is_object(in)) {
+        ref_fail(r, "invalid_payload", "payload must be a JSON object");
+        goto done;
+    }
+    j = json_object_get(in, "txn");
+    if (j == NULL) {
+        ref_fail(r, "missing_txn", "txn is required");
+        goto done;
+    }
+    if (!json_is_string(j) || !payload_txn_valid(json_string_value(j))) {
+        ref_fail(r, "invalid_txn", "txn must match [A-Za-z0-9_-]{1,64}");
+        goto done;
+    }
+    strcpy(r->txn, json_string_value(j));
+    j = json_object_get(in, "type");
+    if (!json_is_string(j)) {
+        ref_fail(r, "unknown_type", "type is required");
+        goto done;
+    }
+    snprintf(idbuf, sizeof idbuf, "%" PRIu64, stamp->id);
+    msg = json_pack("{s:s,s:s,s:s,s:I,s:s,s:O}", "id", idbuf, "conv",
+                    stamp->conv, "from", stamp->from, "ts",
+                    (json_int_t)stamp->ts_ms, "txn", r->txn, "type", j);
+    FUZZ_CHECK(msg != NULL);
+    if (ref_check_fields(json_string_value(j), in, msg, lim, r) != 0)
+        goto done;
+    j = json_object_get(in, "reply_to");
+    if (j != NULL) {
+        if (!json_is_string(j) ||
+            id_parse(json_string_value(j), &reply_id) != 0) {
+            ref_fail(r, "invalid_reply_to", "reply_to must be a message id");
+            goto done;
+        }
+        json_object_set(msg, "reply_to", j);
+    }
+    r->out = msg;
+    msg = NULL;
+done:
+    json_decref(msg);
+    json_decref(in);
+}
+
+/* ---------------------------------------------------------------------- */
+/* json_scan against json_loadb                                            */
+/* ---------------------------------------------------------------------- */
+
+typedef struct member_check {
+    json_t *ref; /* the top-level object as jansson reads it */
+    size_t seen;
+} member_check;
+
+static int check_member(void *arg, const char *key, size_t key_len,
+                        const json_scan_value *v)
+{
+    member_check *m = arg;
+    char *name = fuzz_cstr((const uint8_t *)key, key_len);
+    json_t *want = json_object_getn(m->ref, key, key_len);
+    json_t *got;
+    char *copy, *dump;
+    size_t n;
+
+    FUZZ_CHECK(want != NULL);
+    FUZZ_CHECK(strlen(name) == key_len);
+    got = json_loadb(v->text, v->len, JSON_DECODE_ANY, NULL);
+    FUZZ_CHECK(got != NULL && json_equal(got, want));
+    /* The canonical copy is jansson's compact dump of the value. */
+    copy = malloc(JSON_SCAN_CANONICAL_MAX(v) + 1);
+    FUZZ_CHECK(copy != NULL);
+    n = json_scan_copy_canonical(v, copy);
+    FUZZ_CHECK(n <= JSON_SCAN_CANONICAL_MAX(v));
+    dump = json_dumps(want, JSON_COMPACT | JSON_ENCODE_ANY);
+    FUZZ_CHECK(dump != NULL);
+    FUZZ_CHECK(n == strlen(dump) && memcmp(copy, dump, n) == 0);
+    if (v->canonical)
+        FUZZ_CHECK(n == v->len && memcmp(copy, v->text, n) == 0);
+    free(dump);
+    FUZZ_CHECK(json_scan_skip(v->text, v->len, 0) == v->len);
+    if (v->kind == JSON_SCAN_STRING) {
+        char *dec = malloc(v->dec_len + 1);
+        FUZZ_CHECK(json_is_string(want));
+        FUZZ_CHECK(v->dec_len == json_string_length(want));
+        FUZZ_CHECK(v->chars == utf8_length(json_string_value(want),
+                                           json_string_length(want)));
+        FUZZ_CHECK(dec != NULL);
+        json_scan_unescape(v, dec);
+        FUZZ_CHECK(memcmp(dec, json_string_value(want), v->dec_len) == 0);
+        free(dec);
+    } else {
+        FUZZ_CHECK(v->kind == JSON_SCAN_OBJECT ? json_is_object(want)
+                   : v->kind == JSON_SCAN_ARRAY ? json_is_array(want)
+                   : v->kind == JSON_SCAN_NUMBER ? json_is_number(want)
+                   : v->kind == JSON_SCAN_TRUE   ? json_is_true(want)
+                   : v->kind == JSON_SCAN_FALSE  ? json_is_false(want)
+                                                 : json_is_null(want));
+    }
+    json_decref(got);
+    free(copy);
+    free(name);
+    m->seen++;
+    return 0;
+}
+
+static void fuzz_scanner(const char *p, size_t len)
+{
+    json_t *ref = json_loadb(p, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+                             NULL);
+    json_scan_value top;
+    member_check m = {ref, 0};
+    int rc;
+
+    /* First the verdict alone, then the members of an object. */
+    rc = json_scan(p, len, &top, NULL, NULL);
+    FUZZ_CHECK(rc == 0 || rc == JSON_SCAN_INVALID);
+    if (rc == 0)
+        FUZZ_CHECK(utf8_valid(p, len));
+    if (utf8_valid(p, len))
+        FUZZ_CHECK((rc == 0) == (ref != NULL));
+    if (rc == 0 && ref != NULL) {
+        FUZZ_CHECK(top.text >= p && top.text + top.len <= p + len);
+        FUZZ_CHECK((top.kind == JSON_SCAN_OBJECT) == json_is_object(ref));
+        if (json_is_object(ref)) {
+            FUZZ_CHECK(json_scan(p, len, &top, check_member, &m) == 0);
+            FUZZ_CHECK(m.seen == json_object_size(ref));
+        }
+    }
+    json_decref(ref);
+}
+
 static void fuzz_message(const char *p, size_t len, int variant)
 {
     static const payload_limits variants[] = {
@@ -190,23 +464,42 @@ static void fuzz_message(const char *p, size_t len, int variant)
     const payload_stamp stamp = {STAMP_ID, CONV, FROM, NOW_MS};
     payload_rewrite_result out, again;
     payload_error err;
-    json_t *in = ref_object(p, len, lim->max_payload_bytes);
+    json_t *in = ref_object(p, len, lim->max_payload_bytes), *got;
     bool expect = in != NULL && ref_message_ok(in, lim);
+    ref_result ref;
     int rc;
 
+    fuzz_scanner(p, len);
     memset(&err, 0, sizeof err);
     rc = payload_rewrite(p, len, lim, &stamp, &out, &err);
+    ref_rewrite(p, len, lim, &stamp, &ref);
     FUZZ_TRACE("message: %s\n", rc == 0 ? out.json : err.code);
     FUZZ_CHECK(rc == 0 || rc == -1);
+    FUZZ_CHECK(rc == ref.rc);
     FUZZ_CHECK((rc == 0) == expect);
     if (rc != 0) {
         check_error(&err);
+        FUZZ_CHECK(strcmp(err.code, ref.code) == 0);
+        FUZZ_CHECK(strcmp(err.detail, ref.detail) == 0);
+        FUZZ_CHECK(strcmp(err.txn, ref.txn) == 0);
         FUZZ_CHECK(out.json == NULL);
         if (len > lim->max_payload_bytes)
             FUZZ_CHECK(strcmp(err.code, "too_large") == 0);
         json_decref(in);
         return;
     }
+    /* Byte for byte the jansson rewrite (so also the same JSON); one line. */
+    got = json_loadb(out.json, out.len, JSON_REJECT_DUPLICATES, NULL);
+    FUZZ_CHECK(got != NULL && json_equal(got, ref.out));
+    json_decref(got);
+    {
+        char *want = json_dumps(ref.out, JSON_COMPACT);
+        FUZZ_CHECK(want != NULL && strcmp(want, out.json) == 0);
+        free(want);
+    }
+    json_decref(ref.out);
+    for (size_t i = 0; i < out.len; i++)
+        FUZZ_CHECK((unsigned char)out.json[i] >= 0x20);
     check_rewritten(&out, in, &stamp);
     FUZZ_CHECK(strcmp(out.txn, json_string_value(json_object_get(in, "txn"))) ==
                0);

@@ -913,6 +913,120 @@ static void test_typing_refuses_nul_and_oversize(void **state)
     assert_null(out);
 }
 
+/* ---- the one-scan checker: jansson's rules and jansson's text ---------- */
+
+/* The rewrite of in, which must be accepted, compared as text. */
+static void assert_rewrite_text(const char *in, const char *want_fields)
+{
+    payload_rewrite_result out;
+    payload_error err;
+    char want[1024];
+
+    snprintf(want, sizeof want,
+             "{\"id\":\"" STAMP_ID_STR "\",\"conv\":\"" CONV
+             "\",\"from\":\"" ALICE "\",\"ts\":1700000000123,%s}",
+             want_fields);
+    if (payload_rewrite(in, strlen(in), &default_limits, &stamp, &out, &err) !=
+        0)
+        fail_msg("refused with %s: %s", err.code, err.detail);
+    assert_string_equal(out.json, want);
+    free(out.json);
+}
+
+static void test_values_written_as_jansson_writes_them(void **state)
+{
+    (void)state;
+    /* Whitespace outside strings goes; inside strings it stays. */
+    assert_rewrite_text(
+        " { \"txn\" : \"d1\" ,\r\n\t\"type\":\"data\", \"data\" : "
+        "{ \"a\" : [ 1 , true , null ] , \"s\" : \" x \" } }\n",
+        "\"txn\":\"d1\",\"type\":\"data\",\"data\":{\"a\":[1,true,null],"
+        "\"s\":\" x \"}");
+    /* Escapes are decoded and written again the way jansson escapes. */
+    assert_rewrite_text(
+        "{\"t\\u0078n\":\"t\\u0031\",\"type\":\"t\\u0065xt\","
+        "\"body\":\"a\\/b\\u00e9\\ud83d\\ude00\\n\\u001f\\\"\\\\\"}",
+        "\"txn\":\"t1\",\"type\":\"text\",\"body\":\"a/b\xc3\xa9\xf0\x9f\x98\x80"
+        "\\n\\u001F\\\"\\\\\"");
+    /* Reals as "%.17g" with a ".0" or a bare exponent; -0 as 0. */
+    assert_rewrite_text(
+        "{\"txn\":\"d2\",\"type\":\"data\",\"data\":{\"r\":21.50,\"e\":1E2,"
+        "\"big\":1e300,\"neg\":-0,\"negr\":-0.0,\"small\":2.5e-7}}",
+        "\"txn\":\"d2\",\"type\":\"data\",\"data\":{\"r\":21.5,"
+        "\"e\":100.0,\"big\":1.0000000000000001e300,\"neg\":0,"
+        "\"negr\":-0.0,\"small\":2.4999999999999999e-7}");
+}
+
+static void test_refuses_what_jansson_refuses(void **state)
+{
+    static const char *const bad[] = {
+        /* integers beyond int64, reals beyond double */
+        "{\"txn\":\"d1\",\"type\":\"data\",\"data\":{\"i\":9223372036854775808}}",
+        "{\"txn\":\"d1\",\"type\":\"data\",\"data\":{\"i\":-9223372036854775809}}",
+        "{\"txn\":\"d1\",\"type\":\"data\",\"data\":{\"r\":1e309}}",
+        /* a duplicate spelled with an escape, deep inside */
+        "{\"txn\":\"d1\",\"type\":\"data\",\"data\":{\"k\":{\"ab\":1,"
+        "\"a\\u0062\":2}}}",
+        /* lone surrogates, \u0000, bad escapes, raw control characters */
+        "{\"txn\":\"t1\",\"type\":\"text\",\"body\":\"\\ud800\"}",
+        "{\"txn\":\"t1\",\"type\":\"text\",\"body\":\"\\udc00\\ud800\"}",
+        "{\"txn\":\"t1\",\"type\":\"text\",\"body\":\"a\\u0000\"}",
+        "{\"txn\":\"t1\",\"type\":\"text\",\"body\":\"\\x\"}",
+        "{\"txn\":\"t1\",\"type\":\"text\",\"body\":\"a\tb\"}",
+        /* numbers jansson's lexer refuses */
+        "{\"txn\":\"d1\",\"type\":\"data\",\"data\":{\"n\":01}}",
+        "{\"txn\":\"d1\",\"type\":\"data\",\"data\":{\"n\":1.}}",
+        "{\"txn\":\"d1\",\"type\":\"data\",\"data\":{\"n\":+1}}",
+        "{\"txn\":\"d1\",\"type\":\"data\",\"data\":{\"n\":1e}}",
+        "{\"txn\":\"d1\",\"type\":\"data\",\"data\":{\"n\":tru}}",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        payload_error err = rewrite_err_n(bad[i], strlen(bad[i]),
+                                          &default_limits);
+        if (strcmp(err.code, "invalid_json") != 0)
+            fail_msg("%s: %s", bad[i], err.code);
+    }
+    /* The detail is jansson's own. */
+    assert_string_equal(
+        rewrite_err_n("{\"txn\":\"t1\",}", 13, &default_limits).detail,
+        "payload is not JSON: string or '}' expected near '}'");
+}
+
+/* jansson refuses a value nested in more than 2048 levels (the top-level
+ * object is the first). */
+static void test_nesting_limit_is_janssons(void **state)
+{
+    static const char head[] = "{\"txn\":\"d1\",\"type\":\"data\",\"data\":"
+                               "{\"x\":";
+    size_t depth_ok = 2048 - 3; /* arrays inside object, data, x */
+    char *p = malloc(sizeof head + 2 * 2048 + 16);
+    payload_error err;
+    size_t n;
+
+    (void)state;
+    assert_non_null(p);
+    for (int extra = 0; extra < 2; extra++) {
+        size_t arrays = depth_ok + (size_t)extra;
+        n = strlen(strcpy(p, head));
+        memset(p + n, '[', arrays);
+        n += arrays;
+        p[n++] = '1';
+        memset(p + n, ']', arrays);
+        n += arrays;
+        memcpy(p + n, "}}", 3);
+        n += 2;
+        if (extra == 0) {
+            json_decref(rewrite_ok_n(p, n, &default_limits));
+        } else {
+            err = rewrite_err_n(p, n, &default_limits);
+            assert_string_equal(err.code, "invalid_json");
+        }
+    }
+    free(p);
+}
+
 /* ---- parse + render ---------------------------------------------------- */
 
 static void test_parse_then_render_equals_rewrite(void **state)
@@ -938,7 +1052,7 @@ static void test_parse_then_render_equals_rewrite(void **state)
                          0);
         assert_int_equal(
             payload_parse(inputs[i], len, &default_limits, &msg, &err), 0);
-        assert_non_null(msg.fields);
+        assert_int_not_equal(msg.type, 0);
         assert_string_equal(msg.txn, one.txn);
         assert_int_equal(payload_render(&msg, &stamp, &two), 0);
         assert_string_equal(one.json, two.json);
@@ -949,7 +1063,6 @@ static void test_parse_then_render_equals_rewrite(void **state)
         assert_int_equal(payload_render(&msg, &stamp, &two), 0);
         assert_string_equal(one.json, two.json);
         payload_message_free(&msg);
-        assert_null(msg.fields);
         payload_message_free(&msg); /* twice is harmless */
         free(one.json);
         free(two.json);
@@ -967,7 +1080,8 @@ static void test_parse_failure_leaves_nothing(void **state)
     memset(&msg, 0xee, sizeof msg);
     assert_int_equal(payload_parse(in, strlen(in), &default_limits, &msg, &err),
                      -1);
-    assert_null(msg.fields);
+    assert_int_equal(msg.type, 0);
+    assert_null(msg.body.text);
     assert_string_equal(err.code, "invalid_body");
     assert_string_equal(err.txn, "t1");
 }
@@ -1028,6 +1142,10 @@ int main(void)
         cmocka_unit_test(test_typing_states_rewritten_with_from),
         cmocka_unit_test(test_typing_refuses_other_input),
         cmocka_unit_test(test_typing_refuses_nul_and_oversize),
+
+        cmocka_unit_test(test_values_written_as_jansson_writes_them),
+        cmocka_unit_test(test_refuses_what_jansson_refuses),
+        cmocka_unit_test(test_nesting_limit_is_janssons),
 
         cmocka_unit_test(test_parse_then_render_equals_rewrite),
         cmocka_unit_test(test_parse_failure_leaves_nothing),

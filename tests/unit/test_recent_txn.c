@@ -2,7 +2,9 @@
  * test_recent_txn.c - unit tests for plugin/recent_txn.c, the bounded table
  * that lets a resent (sender, txn) be stamped with its first id and time:
  * put then get, the first stamp kept on a second put, eviction of the oldest
- * entry when full, senders kept apart, and the 64-character txn limit.
+ * entry when full, senders kept apart, the 64-character txn limit, keys
+ * whose hashes collide (found by the full key only, and evicted without
+ * losing their neighbours), and random use against a model of the table.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "plugin/recent_txn.h"
@@ -203,6 +206,123 @@ static void test_txn_of_65_chars_refused_silently(void **state)
     recent_txn_free(t);
 }
 
+/* Every key hashing alike: found by the full key only. */
+static void test_colliding_hashes_never_match_other_keys(void **state)
+{
+    recent_txn *t = recent_txn_new_for_test(8, 1, true);
+    uuid_bin alice = uuid(ALICE), bob = uuid(BOB);
+
+    (void)state;
+    assert_non_null(t);
+    recent_txn_put(t, &alice, "t1", 1, 10);
+    recent_txn_put(t, &alice, "t2", 2, 20);
+    recent_txn_put(t, &bob, "t1", 3, 30);
+    assert_true(holds(t, &alice, "t1", 1, 10));
+    assert_true(holds(t, &alice, "t2", 2, 20));
+    assert_true(holds(t, &bob, "t1", 3, 30));
+    assert_false(has(t, &bob, "t2"));
+    assert_false(has(t, &alice, "t"));
+    assert_false(has(t, &alice, "t10"));
+    assert_false(has(t, &alice, ""));
+    recent_txn_put(t, &alice, "t2", 9, 90); /* a resend: first stamp stays */
+    assert_true(holds(t, &alice, "t2", 2, 20));
+    assert_int_equal(recent_txn_count(t), 3);
+    recent_txn_free(t);
+}
+
+/* Eviction out of a run of colliding slots keeps the rest reachable. */
+static void test_eviction_inside_a_collision_run(void **state)
+{
+    recent_txn *t = recent_txn_new_for_test(4, 1, true);
+    uuid_bin alice = uuid(ALICE);
+    char txn[8];
+
+    (void)state;
+    for (int i = 0; i < 40; i++) {
+        snprintf(txn, sizeof txn, "t%d", i);
+        recent_txn_put(t, &alice, txn, (uint64_t)i, i * 10);
+        assert_int_equal(recent_txn_count(t), i < 4 ? i + 1 : 4);
+        for (int k = 0; k <= i; k++) {
+            snprintf(txn, sizeof txn, "t%d", k);
+            if (k > i - 4)
+                assert_true(holds(t, &alice, txn, (uint64_t)k, k * 10));
+            else
+                assert_false(has(t, &alice, txn));
+        }
+    }
+    recent_txn_free(t);
+}
+
+/* A model of the table: the last capacity distinct keys put, in order. */
+typedef struct model_entry {
+    int sender, txn;
+    uint64_t id;
+} model_entry;
+
+static int model_find(const model_entry *m, size_t n, int sender, int txn)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].sender == sender && m[i].txn == txn)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* Random puts and gets over a small key space agree with the model, for
+ * several capacities, with real and with colliding hashes. */
+static void test_matches_model_under_random_use(void **state)
+{
+    static const size_t capacities[] = {1, 2, 3, 7, 64};
+    uuid_bin senders[3] = {uuid(ALICE), uuid(BOB), uuid(ALICE)};
+    uint32_t rng = 12345;
+
+    (void)state;
+    senders[2].b[15] ^= 1; /* differs from alice in the last byte only */
+    for (size_t c = 0; c < sizeof capacities / sizeof capacities[0]; c++) {
+        for (int collide = 0; collide < 2; collide++) {
+            size_t cap = capacities[c], n = 0;
+            model_entry model[64];
+            recent_txn *t = recent_txn_new_for_test(cap, 7 + c, collide);
+            assert_non_null(t);
+            for (int step = 0; step < 4000; step++) {
+                int sender, txn, at;
+                char name[16];
+                uint64_t id;
+                int64_t ts;
+                rng = rng * 1103515245u + 12345u;
+                sender = (int)((rng >> 8) % 3);
+                txn = (int)((rng >> 12) % (cap * 3 + 2));
+                snprintf(name, sizeof name, "x%d", txn);
+                at = model_find(model, n, sender, txn);
+                if ((rng >> 20) & 1) {
+                    bool got = recent_txn_get(t, &senders[sender], name, &id,
+                                              &ts);
+                    assert_int_equal(got, at >= 0);
+                    if (got) {
+                        assert_int_equal(id, model[at].id);
+                        assert_int_equal(ts, (int64_t)model[at].id * 2);
+                    }
+                    continue;
+                }
+                recent_txn_put(t, &senders[sender], name, (uint64_t)step,
+                               (int64_t)step * 2);
+                if (at >= 0)
+                    continue;
+                if (n == cap) {
+                    memmove(model, model + 1, (n - 1) * sizeof *model);
+                    n--;
+                }
+                model[n].sender = sender;
+                model[n].txn = txn;
+                model[n].id = (uint64_t)step;
+                n++;
+                assert_int_equal(recent_txn_count(t), n);
+            }
+            recent_txn_free(t);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +336,9 @@ int main(void)
         cmocka_unit_test(test_txn_prefix_is_distinct),
         cmocka_unit_test(test_txn_of_64_chars_works),
         cmocka_unit_test(test_txn_of_65_chars_refused_silently),
+        cmocka_unit_test(test_colliding_hashes_never_match_other_keys),
+        cmocka_unit_test(test_eviction_inside_a_collision_run),
+        cmocka_unit_test(test_matches_model_under_random_use),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
