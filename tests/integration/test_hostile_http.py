@@ -45,7 +45,7 @@ PASSWORD = "correct horse battery staple"
 STRICT = {
     "--connection-timeout": 2,
     "--max-connections": 12,
-    "--per-ip-connections": 4,
+    "--per-ip-connections": 6,
     "--threads": 2,
     "--login-pair-burst": 3,
     "--login-pair-per-hour": 1800,  # one more guess every 2 s
@@ -98,7 +98,20 @@ class Answer:
 def request(port, method, path, body=None, token=None, source=None, headers=None,
             timeout=15):
     """One request on a new connection from source (127.0.0.1 by default).
-    path is sent exactly as given."""
+    path is sent exactly as given.  A connection the server resets before
+    answering (refused over the per-address limit while earlier connections
+    of that address are still being torn down) is tried again: it was
+    never read."""
+    for attempt in range(5):
+        try:
+            return _request_once(port, method, path, body, token, source, headers, timeout)
+        except (ConnectionResetError, http.client.RemoteDisconnected):
+            if attempt == 4:
+                raise
+            time.sleep(0.1)
+
+
+def _request_once(port, method, path, body, token, source, headers, timeout):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout,
                                       source_address=(source, 0) if source else None)
     hdrs = {"Connection": "close"}
@@ -347,16 +360,15 @@ def test_many_addresses_guessing_one_username_hit_the_username_budget(strict_api
 
 def test_parallel_guesses_cannot_slip_through_together(strict_api):
     """Charged before the password check: 20 guesses at once from one
-    address get at most the pair budget of 401s."""
-    user = unique_name("par")
-    assert register(strict_api.port, user, source=fresh_source()).status == 201
+    address (each at another username, so the address budget decides;
+    it refills once a minute) get exactly that budget of 401s."""
     src = fresh_source()
+    names = [unique_name("par") for _ in range(20)]
     with ThreadPoolExecutor(max_workers=4) as pool:
         statuses = list(pool.map(
-            lambda i: login(strict_api.port, user, f"parallel guess {i}", src).status,
-            range(20)))
-    assert statuses.count(401) == 3, statuses
-    assert statuses.count(429) == 17, statuses
+            lambda n: login(strict_api.port, n, "parallel guess", src).status, names))
+    assert statuses.count(401) == STRICT["--login-address-burst"], statuses
+    assert statuses.count(429) == 20 - STRICT["--login-address-burst"], statuses
 
 
 def test_registrations_are_throttled_per_address(strict_api, stack):
