@@ -32,12 +32,12 @@ typedef struct api_config {
     long edit_window;   /* seconds an author may edit a message */
     long delete_window; /* seconds an author may delete a message */
     /* hostile clients (see docs/SECURITY.md, "HTTP clients") */
-    long connection_timeout; /* seconds a connection may stay idle */
-    long max_connections;    /* open connections in all */
-    long per_ip_connections; /* open connections per client address; 0: any */
-    long login_pair_burst;   /* failed logins per (username, address) ... */
-    long login_pair_per_hour;    /* ... then this many an hour */
-    long login_address_burst;    /* failed logins per address */
+    long connection_timeout;  /* seconds a connection may stay idle */
+    long max_connections;     /* open connections in all */
+    long per_ip_connections;  /* open connections per client address; 0: any */
+    long login_pair_burst;    /* failed logins per (username, address) ... */
+    long login_pair_per_hour; /* ... then this many an hour */
+    long login_address_burst; /* failed logins per address */
     long login_address_per_hour;
     long login_user_burst; /* failed logins per username */
     long login_user_per_hour;

@@ -59,8 +59,7 @@ void handle_auth_register(api_request *r, db_conn *db)
     wait = register_throttle_take(&r->ctx->throttle, &r->ctx->limits, addr,
                                   request_clock_ms());
     if (wait > 0) {
-        reply_rate_limited(r, wait,
-                           "too many registrations from this address");
+        reply_rate_limited(r, wait, "too many registrations from this address");
         return;
     }
     body = request_json_object(r, false);

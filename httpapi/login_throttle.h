@@ -48,9 +48,9 @@ typedef struct throttle_table {
 } throttle_table;
 
 typedef struct login_limits {
-    throttle_budget pair;     /* failures per (username, address) */
-    throttle_budget address;  /* failures per address, any username */
-    throttle_budget username; /* failures per username, any address */
+    throttle_budget pair;         /* failures per (username, address) */
+    throttle_budget address;      /* failures per address, any username */
+    throttle_budget username;     /* failures per username, any address */
     throttle_budget registration; /* registrations per address */
 } login_limits;
 

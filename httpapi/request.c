@@ -94,8 +94,8 @@ int client_address_text(const struct sockaddr *sa, char out[THROTTLE_ADDR_MAX])
 
 void request_client_address(const api_request *r, char out[THROTTLE_ADDR_MAX])
 {
-    const union MHD_ConnectionInfo *info = MHD_get_connection_info(
-        r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
     client_address_text(info != NULL ? info->client_addr : NULL, out);
 }

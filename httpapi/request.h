@@ -76,8 +76,7 @@ int request_body_append(api_request *r, const char *data, size_t n);
 int client_address_text(const struct sockaddr *sa, char out[THROTTLE_ADDR_MAX]);
 
 /* client_address_text of r's connection. */
-void request_client_address(const api_request *r,
-                            char out[THROTTLE_ADDR_MAX]);
+void request_client_address(const api_request *r, char out[THROTTLE_ADDR_MAX]);
 
 /* Milliseconds of the monotonic clock, for the login throttle. */
 int64_t request_clock_ms(void);

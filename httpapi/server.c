@@ -327,8 +327,8 @@ static int resolve_listen(const api_config *cfg, struct sockaddr_storage *sa)
 /* A budget of burst events, then per_hour an hour. */
 static throttle_budget budget(long burst, long per_hour)
 {
-    throttle_budget b = {(unsigned)burst, 3600000 / (per_hour > 0 ? per_hour
-                                                                  : 1)};
+    throttle_budget b = {(unsigned)burst,
+                         3600000 / (per_hour > 0 ? per_hour : 1)};
     if (b.period_ms < 1)
         b.period_ms = 1;
     return b;
@@ -345,14 +345,12 @@ static int throttle_start(api_ctx *ctx)
     ctx->limits.address =
         budget(c->login_address_burst, c->login_address_per_hour);
     ctx->limits.username = budget(c->login_user_burst, c->login_user_per_hour);
-    ctx->limits.registration =
-        budget(c->register_burst, c->register_per_hour);
+    ctx->limits.registration = budget(c->register_burst, c->register_per_hour);
     if (RAND_bytes((unsigned char *)&seed, sizeof seed) != 1) {
         api_log("cannot draw a random seed for the login throttle");
         return -1;
     }
-    if (throttle_init(&ctx->throttle, (size_t)c->throttle_entries, seed) !=
-        0) {
+    if (throttle_init(&ctx->throttle, (size_t)c->throttle_entries, seed) != 0) {
         api_log("cannot allocate the login throttle (%ld entries)",
                 c->throttle_entries);
         return -1;
@@ -381,9 +379,8 @@ int server_start(api_ctx *ctx)
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)ctx->cfg.max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)ctx->cfg.per_ip_connections, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed,
-        ctx, MHD_OPTION_UNESCAPE_CALLBACK, request_unescape_none, NULL,
-        MHD_OPTION_END);
+        on_completed, ctx, MHD_OPTION_UNESCAPE_CALLBACK, request_unescape_none,
+        NULL, MHD_OPTION_END);
     if (ctx->daemon == NULL) {
         api_log("cannot listen on %s port %u", ctx->cfg.listen_addr,
                 ctx->cfg.port);

@@ -196,18 +196,29 @@ static void test_hostile_client_limits(void **state)
 {
     char *defaults[] = {"parley-api"};
     char *set[] = {"parley-api",
-                   "--connection-timeout", "2",
+                   "--connection-timeout",
+                   "2",
                    "--max-connections=20",
-                   "--per-ip-connections", "0",
-                   "--login-pair-burst", "2",
-                   "--login-pair-per-hour", "3600000",
-                   "--login-address-burst", "0",
-                   "--login-address-per-hour", "1",
-                   "--login-user-burst", "7",
-                   "--login-user-per-hour", "8",
-                   "--register-burst", "9",
-                   "--register-per-hour", "10",
-                   "--throttle-entries", "64"};
+                   "--per-ip-connections",
+                   "0",
+                   "--login-pair-burst",
+                   "2",
+                   "--login-pair-per-hour",
+                   "3600000",
+                   "--login-address-burst",
+                   "0",
+                   "--login-address-per-hour",
+                   "1",
+                   "--login-user-burst",
+                   "7",
+                   "--login-user-per-hour",
+                   "8",
+                   "--register-burst",
+                   "9",
+                   "--register-per-hour",
+                   "10",
+                   "--throttle-entries",
+                   "64"};
     char *bad[][3] = {
         {"parley-api", "--connection-timeout", "0"},
         {"parley-api", "--connection-timeout", "3601"},
@@ -219,15 +230,15 @@ static void test_hostile_client_limits(void **state)
         {"parley-api", "--register-per-hour", "0"},
         {"parley-api", "--throttle-entries", "63"},
     };
-    char *in_migrate[] = {"parley-api", "migrate", "--schema-dir", "s",
+    char *in_migrate[] = {"parley-api",         "migrate", "--schema-dir", "s",
                           "--login-pair-burst", "1"};
     api_config c;
     char err[256];
 
     (void)state;
-    assert_int_equal(config_parse(&c, ARGC(defaults), defaults, test_env, err,
-                                  sizeof err),
-                     0);
+    assert_int_equal(
+        config_parse(&c, ARGC(defaults), defaults, test_env, err, sizeof err),
+        0);
     assert_int_equal(c.connection_timeout, 30);
     assert_int_equal(c.max_connections, 1000);
     assert_int_equal(c.per_ip_connections, 64);

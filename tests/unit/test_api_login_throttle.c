@@ -202,8 +202,7 @@ static void test_login_pair_budget(void **state)
     wait = login_throttle_begin(&t, &limits, "192.0.2.1", "alice", 0);
     assert_int_equal(wait, 60 * SEC);
     /* Usernames compare case-insensitively, so do their budgets. */
-    assert_true(login_throttle_begin(&t, &limits, "192.0.2.1", "ALICE", 0) >
-                0);
+    assert_true(login_throttle_begin(&t, &limits, "192.0.2.1", "ALICE", 0) > 0);
     /* Alice herself, from her own address, is not locked out. */
     assert_int_equal(
         login_throttle_begin(&t, &limits, "198.51.100.7", "alice", 0), 0);
@@ -226,13 +225,12 @@ static void test_login_success_clears_the_pair(void **state)
     (void)state;
     assert_int_equal(throttle_init(&t, 1024, 6), 0);
     assert_int_equal(fail_logins(&t, "192.0.2.2", "carol", 2, 0), 2);
-    assert_int_equal(
-        login_throttle_begin(&t, &limits, "192.0.2.2", "carol", 0), 0);
+    assert_int_equal(login_throttle_begin(&t, &limits, "192.0.2.2", "carol", 0),
+                     0);
     login_throttle_succeeded(&t, &limits, "192.0.2.2", "Carol");
     /* The full pair budget is back. */
     assert_int_equal(fail_logins(&t, "192.0.2.2", "carol", 3, 0), 3);
-    assert_true(login_throttle_begin(&t, &limits, "192.0.2.2", "carol", 0) >
-                0);
+    assert_true(login_throttle_begin(&t, &limits, "192.0.2.2", "carol", 0) > 0);
     throttle_destroy(&t);
 }
 
@@ -286,9 +284,8 @@ static void test_login_username_budget(void **state)
     }
     assert_int_equal(passed, 20);
     /* Refills with time. */
-    assert_int_equal(login_throttle_begin(&t, &limits, "10.9.9.9", "erin",
-                                          10 * SEC),
-                     0);
+    assert_int_equal(
+        login_throttle_begin(&t, &limits, "10.9.9.9", "erin", 10 * SEC), 0);
     throttle_destroy(&t);
 }
 
@@ -304,10 +301,10 @@ static void test_register_budget(void **state)
                      30 * SEC);
     assert_int_equal(register_throttle_take(&t, &limits, "192.0.2.5", 0), 0);
     /* Login failures and registrations are separate budgets. */
-    assert_int_equal(
-        login_throttle_begin(&t, &limits, "192.0.2.4", "frank", 0), 0);
-    assert_int_equal(
-        register_throttle_take(&t, &limits, "192.0.2.4", 30 * SEC), 0);
+    assert_int_equal(login_throttle_begin(&t, &limits, "192.0.2.4", "frank", 0),
+                     0);
+    assert_int_equal(register_throttle_take(&t, &limits, "192.0.2.4", 30 * SEC),
+                     0);
     throttle_destroy(&t);
 }
 
