@@ -24,7 +24,6 @@ different addresses bind 127.0.0.x source addresses.
 
 import http.client
 import json
-import os
 import secrets
 import socket
 import subprocess
@@ -730,7 +729,7 @@ def _traversal_paths(s):
         f"/v1/conversations/..%2f{conv}",
         f"/v1/conversations/{conv}%2F..%2F..%2Fme",
         f"/v1/conversations/{conv}%2Fmessages",
-        f"/v1/conversations/%2e%2e/%2e%2e/v1/me",
+        "/v1/conversations/%2e%2e/%2e%2e/v1/me",
         f"/v1/conversations/{conv}/../../me",
         f"/v1/conversations/./{conv}",
         f"/v1/conversations//{conv}",
