@@ -76,6 +76,31 @@ static const option_def options[] = {
      0, MESSAGE_WINDOW_MAX},
     {"--delete-window", NULL, FOR_SERVE, NULL,
      offsetof(api_config, delete_window), 0, MESSAGE_WINDOW_MAX},
+    /* Hostile clients.  A burst of 0 switches that budget off. */
+    {"--connection-timeout", NULL, FOR_SERVE, NULL,
+     offsetof(api_config, connection_timeout), 1, 3600},
+    {"--max-connections", NULL, FOR_SERVE, NULL,
+     offsetof(api_config, max_connections), 1, 100000},
+    {"--per-ip-connections", NULL, FOR_SERVE, NULL,
+     offsetof(api_config, per_ip_connections), 0, 100000},
+    {"--login-pair-burst", NULL, FOR_SERVE, NULL,
+     offsetof(api_config, login_pair_burst), 0, 1000000},
+    {"--login-pair-per-hour", NULL, FOR_SERVE, NULL,
+     offsetof(api_config, login_pair_per_hour), 1, 3600000},
+    {"--login-address-burst", NULL, FOR_SERVE, NULL,
+     offsetof(api_config, login_address_burst), 0, 1000000},
+    {"--login-address-per-hour", NULL, FOR_SERVE, NULL,
+     offsetof(api_config, login_address_per_hour), 1, 3600000},
+    {"--login-user-burst", NULL, FOR_SERVE, NULL,
+     offsetof(api_config, login_user_burst), 0, 1000000},
+    {"--login-user-per-hour", NULL, FOR_SERVE, NULL,
+     offsetof(api_config, login_user_per_hour), 1, 3600000},
+    {"--register-burst", NULL, FOR_SERVE, NULL,
+     offsetof(api_config, register_burst), 0, 1000000},
+    {"--register-per-hour", NULL, FOR_SERVE, NULL,
+     offsetof(api_config, register_per_hour), 1, 3600000},
+    {"--throttle-entries", NULL, FOR_SERVE, NULL,
+     offsetof(api_config, throttle_entries), 64, 16777216},
     {"--schema-dir", NULL, FOR_MIGRATE, parse_string,
      offsetof(api_config, schema_dir), 0, 0},
     {"--username", NULL, FOR_ADDUSER, parse_string,
@@ -158,6 +183,18 @@ int config_parse(api_config *cfg, int argc, char *const argv[],
     cfg->threads = 4;
     cfg->edit_window = EDIT_WINDOW_DEFAULT;
     cfg->delete_window = DELETE_WINDOW_DEFAULT;
+    cfg->connection_timeout = CONNECTION_TIMEOUT_DEFAULT;
+    cfg->max_connections = MAX_CONNECTIONS_DEFAULT;
+    cfg->per_ip_connections = PER_IP_CONNECTIONS_DEFAULT;
+    cfg->login_pair_burst = LOGIN_PAIR_BURST_DEFAULT;
+    cfg->login_pair_per_hour = LOGIN_PAIR_PER_HOUR_DEFAULT;
+    cfg->login_address_burst = LOGIN_ADDRESS_BURST_DEFAULT;
+    cfg->login_address_per_hour = LOGIN_ADDRESS_PER_HOUR_DEFAULT;
+    cfg->login_user_burst = LOGIN_USER_BURST_DEFAULT;
+    cfg->login_user_per_hour = LOGIN_USER_PER_HOUR_DEFAULT;
+    cfg->register_burst = REGISTER_BURST_DEFAULT;
+    cfg->register_per_hour = REGISTER_PER_HOUR_DEFAULT;
+    cfg->throttle_entries = THROTTLE_ENTRIES_DEFAULT;
 
     if (argc > 1 && argv[1][0] != '-') {
         if (strcmp(argv[1], "serve") == 0)
@@ -250,6 +287,31 @@ const char *config_usage(void)
            "             [--access-ttl SECONDS] [--refresh-ttl SECONDS]\n"
            "             [--threads N] [--edit-window SECONDS]\n"
            "             [--delete-window SECONDS]\n"
+           "    slow and hostile clients (defaults in brackets):\n"
+           "             [--connection-timeout SECONDS]  idle connections "
+           "closed [30]\n"
+           "             [--max-connections N]  open connections in all "
+           "[1000]\n"
+           "             [--per-ip-connections N]  per client address, 0 "
+           "for any [64]\n"
+           "    failed logins: BURST at once, then PER_HOUR an hour "
+           "(429 beyond;\n"
+           "    a burst of 0 turns that budget off):\n"
+           "             [--login-pair-burst N] [--login-pair-per-hour N]"
+           "  per username\n"
+           "               and client address [5, 60]\n"
+           "             [--login-address-burst N] "
+           "[--login-address-per-hour N]\n"
+           "               per client address [30, 180]\n"
+           "             [--login-user-burst N] [--login-user-per-hour N]"
+           "  per username\n"
+           "               [50, 120]\n"
+           "             [--register-burst N] [--register-per-hour N]"
+           "  registrations\n"
+           "               per client address [300, 7200]\n"
+           "             [--throttle-entries N]  keys remembered, least "
+           "useful evicted\n"
+           "               first [32768]\n"
            "  parley-api migrate --database-url URL --schema-dir DIR\n"
            "  parley-api adduser --database-url URL --username NAME\n"
            "             [--role user|admin|device] [--display-name NAME]\n"

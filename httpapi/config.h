@@ -31,6 +31,19 @@ typedef struct api_config {
     unsigned threads;
     long edit_window;   /* seconds an author may edit a message */
     long delete_window; /* seconds an author may delete a message */
+    /* hostile clients (see docs/SECURITY.md, "HTTP clients") */
+    long connection_timeout;  /* seconds a connection may stay idle */
+    long max_connections;     /* open connections in all */
+    long per_ip_connections;  /* open connections per client address; 0: any */
+    long login_pair_burst;    /* failed logins per (username, address) ... */
+    long login_pair_per_hour; /* ... then this many an hour */
+    long login_address_burst; /* failed logins per address */
+    long login_address_per_hour;
+    long login_user_burst; /* failed logins per username */
+    long login_user_per_hour;
+    long register_burst; /* registrations per address */
+    long register_per_hour;
+    long throttle_entries; /* keys the login throttle remembers */
     /* every command */
     const char *database_url;
     /* migrate */
@@ -44,6 +57,21 @@ typedef struct api_config {
 #define EDIT_WINDOW_DEFAULT 900
 #define DELETE_WINDOW_DEFAULT 3600
 #define MESSAGE_WINDOW_MAX (3650L * 24 * 3600) /* ten years */
+/* Sized so that the test suite and the benchmarks (wrk with 8 connections,
+ * about 500 registrations in a few minutes from 127.0.0.1) stay within them;
+ * see docs/SECURITY.md for tighter production values. */
+#define CONNECTION_TIMEOUT_DEFAULT 30
+#define MAX_CONNECTIONS_DEFAULT 1000
+#define PER_IP_CONNECTIONS_DEFAULT 64
+#define LOGIN_PAIR_BURST_DEFAULT 5
+#define LOGIN_PAIR_PER_HOUR_DEFAULT 60
+#define LOGIN_ADDRESS_BURST_DEFAULT 30
+#define LOGIN_ADDRESS_PER_HOUR_DEFAULT 180
+#define LOGIN_USER_BURST_DEFAULT 50
+#define LOGIN_USER_PER_HOUR_DEFAULT 120
+#define REGISTER_BURST_DEFAULT 300
+#define REGISTER_PER_HOUR_DEFAULT 7200
+#define THROTTLE_ENTRIES_DEFAULT 32768
 
 typedef const char *(*config_env_fn)(const char *name);
 

@@ -1,6 +1,7 @@
 /*
  * handlers_auth.c - accounts and tokens: register, login, refresh (with
- * rotation and reuse detection), logout (see handlers_auth.h).
+ * rotation and reuse detection), logout (see handlers_auth.h).  Login
+ * and register go through the login throttle (login_throttle.h) first.
  */
 #include "handlers_auth.h"
 
@@ -32,6 +33,13 @@
 #define RT_COL_VALID_AFTER 5
 #define RT_COL_USER 6
 
+/* Answers 429 with Retry-After for a throttle's wait of ms. */
+static void reply_rate_limited(api_request *r, int64_t ms, const char *what)
+{
+    reply_error(&r->reply, MHD_HTTP_TOO_MANY_REQUESTS, "rate_limited", what);
+    r->reply.retry_after = throttle_retry_after(ms);
+}
+
 static bool pg_bool(const PGresult *res, int row, int col)
 {
     return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';
@@ -42,9 +50,19 @@ void handle_auth_register(api_request *r, db_conn *db)
     const char *username = NULL, *password = NULL, *display = NULL;
     size_t ulen = 0, plen = 0, dlen = 0;
     char hash[PASSWORD_HASH_STR_MAX], id[UUID_STR_LEN + 1];
-    json_t *body = request_json_object(r, false);
+    char addr[THROTTLE_ADDR_MAX];
+    json_t *body;
     PGresult *res;
+    int64_t wait;
 
+    request_client_address(r, addr);
+    wait = register_throttle_take(&r->ctx->throttle, &r->ctx->limits, addr,
+                                  request_clock_ms());
+    if (wait > 0) {
+        reply_rate_limited(r, wait, "too many registrations from this address");
+        return;
+    }
+    body = request_json_object(r, false);
     if (body == NULL)
         return;
     if (json_field_string(body, "username", &username, &ulen) != 1 ||
@@ -153,8 +171,10 @@ void handle_auth_login(api_request *r, db_conn *db)
     const char *username = NULL, *password = NULL, *device = "default";
     size_t ulen = 0, plen = 0, dlen = strlen("default");
     char session[UUID_STR_LEN + 1], refresh[REFRESH_TOKEN_LEN + 1];
+    char addr[THROTTLE_ADDR_MAX];
     json_t *body = request_json_object(r, false);
     PGresult *res = NULL, *ins;
+    int64_t wait;
     int ok;
 
     if (body == NULL)
@@ -169,6 +189,15 @@ void handle_auth_login(api_request *r, db_conn *db)
         reply_bad_request(&r->reply, "device must match [A-Za-z0-9_-]{1,64}");
         goto done;
     }
+    /* Charged as a failure before the password is looked at; a spent
+     * budget refuses even the right password. */
+    request_client_address(r, addr);
+    wait = login_throttle_begin(&r->ctx->throttle, &r->ctx->limits, addr,
+                                username, request_clock_ms());
+    if (wait > 0) {
+        reply_rate_limited(r, wait, "too many failed logins; try later");
+        goto done;
+    }
     if (!username_valid(username, ulen) || !password_valid(password, plen)) {
         reply_error(&r->reply, MHD_HTTP_UNAUTHORIZED, "unauthorized",
                     BAD_LOGIN);
@@ -176,6 +205,8 @@ void handle_auth_login(api_request *r, db_conn *db)
     }
     res = DB_EXEC(db, STMT_USER_LOGIN, username);
     if (res == NULL) {
+        login_throttle_cancel(&r->ctx->throttle, &r->ctx->limits, addr,
+                              username);
         reply_internal(&r->reply);
         goto done;
     }
@@ -194,6 +225,8 @@ void handle_auth_login(api_request *r, db_conn *db)
                     BAD_LOGIN);
         goto done;
     }
+    login_throttle_succeeded(&r->ctx->throttle, &r->ctx->limits, addr,
+                             username);
     if (pg_bool(res, 0, LOGIN_COL_BANNED)) {
         reply_error(&r->reply, MHD_HTTP_FORBIDDEN, "banned",
                     "this account is banned");

@@ -3,6 +3,8 @@
  */
 #include "request.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +64,48 @@ int request_body_append(api_request *r, const char *data, size_t n)
     r->body_len += n;
     r->body[r->body_len] = '\0';
     return 0;
+}
+
+int client_address_text(const struct sockaddr *sa, char out[THROTTLE_ADDR_MAX])
+{
+    char text[INET6_ADDRSTRLEN];
+
+    if (sa != NULL && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        if (inet_ntop(AF_INET, &in->sin_addr, out, THROTTLE_ADDR_MAX) != NULL)
+            return 0;
+    } else if (sa != NULL && sa->sa_family == AF_INET6) {
+        struct in6_addr a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(&a)) {
+            if (inet_ntop(AF_INET, &a.s6_addr[12], out, THROTTLE_ADDR_MAX) !=
+                NULL)
+                return 0;
+        } else {
+            memset(&a.s6_addr[8], 0, 8);
+            if (inet_ntop(AF_INET6, &a, text, sizeof text) != NULL) {
+                snprintf(out, THROTTLE_ADDR_MAX, "%s/64", text);
+                return 0;
+            }
+        }
+    }
+    snprintf(out, THROTTLE_ADDR_MAX, "unknown");
+    return -1;
+}
+
+void request_client_address(const api_request *r, char out[THROTTLE_ADDR_MAX])
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+    client_address_text(info != NULL ? info->client_addr : NULL, out);
+}
+
+int64_t request_clock_ms(void)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
 static int hex_digit(char c)

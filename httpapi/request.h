@@ -14,6 +14,8 @@
 #include <microhttpd.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "context.h"
@@ -22,6 +24,9 @@
 #include "token.h"
 
 #define REQUEST_BODY_MAX (64 * 1024)
+/* Bytes of an oversized body read and dropped (so that the client can read
+ * its 413) before the connection is closed instead. */
+#define REQUEST_DISCARD_MAX (1024 * 1024)
 #define REQUEST_PARAMS_MAX 16
 
 typedef struct query_param {
@@ -38,6 +43,7 @@ typedef struct api_request {
     char *body; /* owned; NUL-terminated; NULL until data arrives */
     size_t body_len, body_cap;
     bool body_too_large;
+    size_t discarded; /* bytes dropped past REQUEST_BODY_MAX */
     query_param params[REQUEST_PARAMS_MAX];
     size_t n_params;
     bool params_bad; /* too many, or an undecodable escape */
@@ -61,6 +67,19 @@ void request_free(api_request *r);
 /* Appends upload data.  Returns 0, or -1 once the body would exceed
  * REQUEST_BODY_MAX (body_too_large is then set and nothing more is kept). */
 int request_body_append(api_request *r, const char *data, size_t n);
+
+/* Writes the text that names the client at sa for the login throttle
+ * into out: the dotted IPv4 address (also for an IPv4-mapped IPv6 one), or
+ * an IPv6 address's /64 prefix as "xxxx:...::/64", since one host may hold
+ * a whole /64.  Returns 0, or -1 with out "unknown" for another family or
+ * NULL. */
+int client_address_text(const struct sockaddr *sa, char out[THROTTLE_ADDR_MAX]);
+
+/* client_address_text of r's connection. */
+void request_client_address(const api_request *r, char out[THROTTLE_ADDR_MAX]);
+
+/* Milliseconds of the monotonic clock, for the login throttle. */
+int64_t request_clock_ms(void);
 
 /* Copies and decodes the query parameters of r's connection into r->params
  * (setting params_bad on trouble). */

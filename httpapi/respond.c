@@ -16,6 +16,7 @@ void reply_clear(api_reply *r)
     r->status = 0;
     r->allow = 0;
     r->www_authenticate = false;
+    r->retry_after = 0;
 }
 
 void reply_json_new(api_reply *r, unsigned status, json_t *body)
@@ -113,6 +114,11 @@ enum MHD_Result reply_queue(struct MHD_Connection *conn, api_reply *r)
     if (r->www_authenticate)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Bearer");
+    if (r->retry_after > 0) {
+        char secs[24];
+        snprintf(secs, sizeof secs, "%ld", r->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
     ret = MHD_queue_response(conn, r->status, resp);
     MHD_destroy_response(resp);
     reply_clear(r);

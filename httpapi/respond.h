@@ -2,7 +2,7 @@
  * respond.h - the reply a handler builds, and turning it into a
  * libmicrohttpd response: JSON bodies, the error envelope
  *     {"error":{"code":"...","message":"..."}}
- * and the few headers the API sets (Allow, WWW-Authenticate).
+ * and the few headers the API sets (Allow, WWW-Authenticate, Retry-After).
  */
 #ifndef PARLEY_API_RESPOND_H
 #define PARLEY_API_RESPOND_H
@@ -16,6 +16,7 @@ typedef struct api_reply {
     json_t *body;    /* owned; NULL for no body */
     unsigned allow;  /* http_method bits for an Allow header, or 0 */
     bool www_authenticate;
+    long retry_after; /* seconds for a Retry-After header, or 0 */
 } api_reply;
 
 /* Sets a JSON reply.  Takes ownership of body even on failure; a NULL body

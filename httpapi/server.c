@@ -5,10 +5,16 @@
  * api_request (*req_cls) and routes it, and queues nothing (so keep-alive
  * survives requests with bodies), except a 413 when Content-Length alone
  * shows the body is too large (the connection is then closed rather than
- * read); upload calls accumulate the body up to REQUEST_BODY_MAX and drop
- * the rest; the last call authenticates,
- * dispatches and queues the reply (413 if the body outgrew the cap on
- * the way); the completed callback logs and frees.
+ * read), or a 400 when the framing of the body is ambiguous (two
+ * Content-Length headers, or one with Transfer-Encoding); upload calls
+ * accumulate the body up to REQUEST_BODY_MAX and drop the rest, closing the
+ * connection after REQUEST_DISCARD_MAX dropped bytes; the last call
+ * authenticates, dispatches and queues the reply (413 if the body outgrew
+ * the cap on the way); the completed callback logs and frees.
+ *
+ * Slow clients: an idle connection is closed after --connection-timeout
+ * seconds, one client address holds at most --per-ip-connections at once
+ * and all together at most --max-connections (see docs/SECURITY.md).
  */
 #include "server.h"
 
@@ -16,10 +22,12 @@
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "bearer.h"
@@ -34,9 +42,7 @@
 #include "log.h"
 #include "request.h"
 
-#define CONNECTION_TIMEOUT_S 30
 #define CONNECTION_MEMORY_LIMIT (64 * 1024)
-#define CONNECTION_LIMIT 1000
 
 typedef enum auth_mode {
     AUTH_NONE,
@@ -165,6 +171,36 @@ static bool declared_too_large(struct MHD_Connection *conn)
     return end != cl && n > REQUEST_BODY_MAX;
 }
 
+typedef struct framing_count {
+    unsigned content_length;
+    unsigned transfer_encoding;
+} framing_count;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind,
+                                     const char *key, const char *value)
+{
+    framing_count *n = cls;
+
+    (void)kind;
+    (void)value;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        n->content_length++;
+    else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+        n->transfer_encoding++;
+    return MHD_YES;
+}
+
+/* True when the headers leave the body's length open to two readings
+ * (the ground of request smuggling behind a proxy). */
+static bool framing_ambiguous(struct MHD_Connection *conn)
+{
+    framing_count n = {0, 0};
+
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &n);
+    return n.content_length > 1 ||
+           (n.content_length > 0 && n.transfer_encoding > 0);
+}
+
 /* Queues r's reply, once. */
 static enum MHD_Result queue_reply(api_request *r)
 {
@@ -197,6 +233,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         *req_cls = r;
         snprintf(r->log_path, sizeof r->log_path, "%s", url);
         r->routed = router_match(r->method, url, &r->route);
+        if (framing_ambiguous(conn)) {
+            reply_bad_request(&r->reply, "ambiguous body length: give one "
+                                         "Content-Length or chunked");
+            return queue_reply(r);
+        }
         if (declared_too_large(conn))
             return answer_too_large(r);
         return MHD_YES;
@@ -204,10 +245,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     if (*upload_data_size != 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        /* Past the cap the rest is read and dropped: libmicrohttpd 0.9.75
-         * refuses a response queued in the middle of an upload. */
-        if (r->answered || r->body_too_large)
-            return MHD_YES;
+        /* Past the cap the rest is read and dropped, so that the client
+         * sees its 413 (libmicrohttpd 0.9.75 refuses a response queued in
+         * the middle of an upload), but only so much: a body that goes on
+         * and on closes the connection. */
+        if (r->answered || r->body_too_large) {
+            r->discarded += n;
+            return r->discarded > REQUEST_DISCARD_MAX ? MHD_NO : MHD_YES;
+        }
         if (request_body_append(r, upload_data, n) != 0 && !r->body_too_large)
             return MHD_NO; /* out of memory */
         return MHD_YES;
@@ -289,6 +334,40 @@ static int resolve_listen(const api_config *cfg, struct sockaddr_storage *sa)
     return 0;
 }
 
+/* A budget of burst events, then per_hour an hour. */
+static throttle_budget budget(long burst, long per_hour)
+{
+    throttle_budget b = {(unsigned)burst,
+                         3600000 / (per_hour > 0 ? per_hour : 1)};
+    if (b.period_ms < 1)
+        b.period_ms = 1;
+    return b;
+}
+
+/* Sets up ctx->limits and ctx->throttle from ctx->cfg.  Returns 0, or -1
+ * (logged). */
+static int throttle_start(api_ctx *ctx)
+{
+    const api_config *c = &ctx->cfg;
+    uint64_t seed;
+
+    ctx->limits.pair = budget(c->login_pair_burst, c->login_pair_per_hour);
+    ctx->limits.address =
+        budget(c->login_address_burst, c->login_address_per_hour);
+    ctx->limits.username = budget(c->login_user_burst, c->login_user_per_hour);
+    ctx->limits.registration = budget(c->register_burst, c->register_per_hour);
+    if (RAND_bytes((unsigned char *)&seed, sizeof seed) != 1) {
+        api_log("cannot draw a random seed for the login throttle");
+        return -1;
+    }
+    if (throttle_init(&ctx->throttle, (size_t)c->throttle_entries, seed) != 0) {
+        api_log("cannot allocate the login throttle (%ld entries)",
+                c->throttle_entries);
+        return -1;
+    }
+    return 0;
+}
+
 int server_start(api_ctx *ctx)
 {
     struct sockaddr_storage sa;
@@ -296,7 +375,7 @@ int server_start(api_ctx *ctx)
     const union MHD_DaemonInfo *info;
     char host[INET6_ADDRSTRLEN] = "?";
 
-    if (resolve_listen(&ctx->cfg, &sa) != 0)
+    if (resolve_listen(&ctx->cfg, &sa) != 0 || throttle_start(ctx) != 0)
         return -1;
     if (sa.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -305,11 +384,13 @@ int server_start(api_ctx *ctx)
         MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)ctx->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)CONNECTION_MEMORY_LIMIT, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)CONNECTION_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        ctx, MHD_OPTION_UNESCAPE_CALLBACK, request_unescape_none, NULL,
-        MHD_OPTION_END);
+        (unsigned)ctx->cfg.connection_timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY_LIMIT,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)ctx->cfg.max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)ctx->cfg.per_ip_connections, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, ctx, MHD_OPTION_UNESCAPE_CALLBACK, request_unescape_none,
+        NULL, MHD_OPTION_END);
     if (ctx->daemon == NULL) {
         api_log("cannot listen on %s port %u", ctx->cfg.listen_addr,
                 ctx->cfg.port);
@@ -330,8 +411,9 @@ int server_start(api_ctx *ctx)
 
 void server_stop(api_ctx *ctx)
 {
-    if (ctx->daemon == NULL)
-        return;
-    MHD_stop_daemon(ctx->daemon);
-    ctx->daemon = NULL;
+    if (ctx->daemon != NULL) {
+        MHD_stop_daemon(ctx->daemon);
+        ctx->daemon = NULL;
+    }
+    throttle_destroy(&ctx->throttle);
 }

@@ -3,7 +3,8 @@
  * file names of httpapi/migrate.c: defaults, environment, flags overriding
  * the environment, both flag spellings, numbers out of range or malformed,
  * options of another command, missing required options; and which file
- * names count as migrations; reading adduser's password line.
+ * names count as migrations; reading adduser's password line; the limits
+ * against hostile clients (connections, login and registration budgets).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "httpapi/adduser.h"
@@ -190,6 +192,91 @@ static void test_message_windows(void **state)
     assert_non_null(strstr(config_usage(), "--delete-window"));
 }
 
+static void test_hostile_client_limits(void **state)
+{
+    char *defaults[] = {"parley-api"};
+    char *set[] = {"parley-api",
+                   "--connection-timeout",
+                   "2",
+                   "--max-connections=20",
+                   "--per-ip-connections",
+                   "0",
+                   "--login-pair-burst",
+                   "2",
+                   "--login-pair-per-hour",
+                   "3600000",
+                   "--login-address-burst",
+                   "0",
+                   "--login-address-per-hour",
+                   "1",
+                   "--login-user-burst",
+                   "7",
+                   "--login-user-per-hour",
+                   "8",
+                   "--register-burst",
+                   "9",
+                   "--register-per-hour",
+                   "10",
+                   "--throttle-entries",
+                   "64"};
+    char *bad[][3] = {
+        {"parley-api", "--connection-timeout", "0"},
+        {"parley-api", "--connection-timeout", "3601"},
+        {"parley-api", "--max-connections", "0"},
+        {"parley-api", "--per-ip-connections", "-1"},
+        {"parley-api", "--login-pair-burst", "x"},
+        {"parley-api", "--login-pair-per-hour", "0"},
+        {"parley-api", "--login-user-per-hour", "3600001"},
+        {"parley-api", "--register-per-hour", "0"},
+        {"parley-api", "--throttle-entries", "63"},
+    };
+    char *in_migrate[] = {"parley-api",         "migrate", "--schema-dir", "s",
+                          "--login-pair-burst", "1"};
+    api_config c;
+    char err[256];
+
+    (void)state;
+    assert_int_equal(
+        config_parse(&c, ARGC(defaults), defaults, test_env, err, sizeof err),
+        0);
+    assert_int_equal(c.connection_timeout, 30);
+    assert_int_equal(c.max_connections, 1000);
+    assert_int_equal(c.per_ip_connections, 64);
+    assert_int_equal(c.login_pair_burst, 5);
+    assert_int_equal(c.login_pair_per_hour, 60);
+    assert_int_equal(c.login_address_burst, 30);
+    assert_int_equal(c.login_address_per_hour, 180);
+    assert_int_equal(c.login_user_burst, 50);
+    assert_int_equal(c.login_user_per_hour, 120);
+    assert_int_equal(c.register_burst, 300);
+    assert_int_equal(c.register_per_hour, 7200);
+    assert_int_equal(c.throttle_entries, 32768);
+    assert_int_equal(
+        config_parse(&c, ARGC(set), set, test_env, err, sizeof err), 0);
+    assert_int_equal(c.connection_timeout, 2);
+    assert_int_equal(c.max_connections, 20);
+    assert_int_equal(c.per_ip_connections, 0);
+    assert_int_equal(c.login_pair_burst, 2);
+    assert_int_equal(c.login_pair_per_hour, 3600000);
+    assert_int_equal(c.login_address_burst, 0);
+    assert_int_equal(c.login_address_per_hour, 1);
+    assert_int_equal(c.login_user_burst, 7);
+    assert_int_equal(c.login_user_per_hour, 8);
+    assert_int_equal(c.register_burst, 9);
+    assert_int_equal(c.register_per_hour, 10);
+    assert_int_equal(c.throttle_entries, 64);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_error(bad[i], 3, test_env);
+    expect_error(in_migrate, ARGC(in_migrate), test_env);
+    for (size_t i = 1; i < ARGC(set); i++) {
+        char flag[64];
+        if (strncmp(set[i], "--", 2) != 0)
+            continue;
+        snprintf(flag, sizeof flag, "%.*s", (int)strcspn(set[i], "="), set[i]);
+        assert_non_null(strstr(config_usage(), flag));
+    }
+}
+
 static void test_required(void **state)
 {
     char *serve_no_db[] = {"parley-api", "--jwt-secret-file", "/s"};
@@ -306,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_env_and_flags),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_message_windows),
+        cmocka_unit_test(test_hostile_client_limits),
         cmocka_unit_test(test_required),
         cmocka_unit_test(test_other_commands),
         cmocka_unit_test(test_migration_names),
