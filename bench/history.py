@@ -90,7 +90,7 @@ def pgbench(parley, reader, settings, seconds, workdir):
                      "-j", str(min(2, clients)), "-T", str(seconds),
                      "-f", str(HERE / "history_pgbench.sql"),
                      "-D", f"convs={settings.history_convs}", "-D", f"owner={reader['id']}",
-                     "-D", f"limit={PAGE + 1}", "-l", "--log-prefix", str(workdir / "pgb"),
+                     "-D", f"limit={PAGE}", "-l", "--log-prefix", str(workdir / "pgb"),
                      parley.db_url], seconds + 60, "pgbench", cwd=str(workdir))
     latencies = []
     for f in workdir.glob("pgb*"):
