@@ -18,15 +18,16 @@
 -- so the planner inlines them: no function call per row, and a whole-row
 -- argument is read as plain columns.
 
--- The members of a jsonb object as JSON text without its braces, after a
--- leading comma ("" for an empty object or anything but an object), to be
--- spliced into another object's text.
-CREATE FUNCTION parley_json_members(o jsonb) RETURNS text
+-- The members of jsonb object o, without the keys in drop, as JSON text
+-- without braces after a leading comma, to be spliced into another
+-- object's text: "" when none are left, and for anything but an object.
+CREATE FUNCTION parley_json_members(o jsonb, drop text[]) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE
-               WHEN jsonb_typeof(o) IS DISTINCT FROM 'object'
-                    OR o = '{}'::jsonb THEN ''
-               ELSE ',' || substr(o::text, 2, length(o::text) - 2)
+               WHEN jsonb_typeof(o) IS DISTINCT FROM 'object' THEN ''
+               WHEN o - drop = '{}'::jsonb THEN ''
+               ELSE ',' || substr((o - drop)::text, 2,
+                                  length((o - drop)::text) - 2)
            END
 $$;
 
@@ -52,11 +53,10 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
                       coalesce(',"body":' || to_json(m.body)::text, '')
                       || CASE
                              WHEN m.extra = '{}'::jsonb THEN ''
-                             ELSE parley_json_members(
-                                 m.extra - ARRAY['id', 'conv', 'from', 'ts',
-                                                 'txn', 'type', 'body',
-                                                 'edited_at', 'deleted',
-                                                 'deleted_at', 'hidden'])
+                             ELSE parley_json_members(m.extra,
+                                 ARRAY['id', 'conv', 'from', 'ts', 'txn',
+                                       'type', 'body', 'edited_at', 'deleted',
+                                       'deleted_at', 'hidden'])
                          END
                       || coalesce(',"edited_at":'
                                   || ((extract(epoch FROM m.edited_at) * 1000)::bigint)::text,
