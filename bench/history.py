@@ -4,7 +4,9 @@ BENCH_HISTORY_MESSAGES messages in BENCH_HISTORY_CONVS conversations
 generated with INSERT ... SELECT generate_series (history_data.sql).
 
 Both at BENCH_HISTORY_CLIENTS concurrent clients (wrk: connections over
-two threads; pgbench: clients over two threads, -M prepared like the API),
+two threads; pgbench: clients over two threads, -M prepared like the API,
+the statements one authenticated history request runs: the account check
+and the page, see history_pgbench.sql),
 for BENCH_HISTORY_SECONDS per round after a short warm-up; medians over
 rounds.  pgbench's per-transaction log gives its percentiles.
 """
@@ -53,6 +55,8 @@ def check_page(parley, reader):
     with urllib.request.urlopen(req, timeout=10) as resp:
         page = json.loads(resp.read())
     msgs = page["messages"]
+    if not isinstance(page.get("has_more"), bool):
+        raise BenchError("history page has no has_more flag")
     if not msgs or len(msgs) > PAGE:
         raise BenchError(f"history page has {len(msgs)} messages")
     ids = [int(m["id"]) for m in msgs]
