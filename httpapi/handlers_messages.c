@@ -99,12 +99,12 @@ void handle_messages_list(api_request *r, db_conn *db)
     snprintf(bound, sizeof bound, "%" PRIu64, q.bound);
     switch (q.direction) {
     case HISTORY_BEFORE:
-        res = DB_EXEC(db, STMT_HISTORY_BEFORE, conv, r->claims.sub, limit,
-                      bound);
+        res =
+            DB_EXEC(db, STMT_HISTORY_BEFORE, conv, r->claims.sub, limit, bound);
         break;
     case HISTORY_AFTER:
-        res = DB_EXEC(db, STMT_HISTORY_AFTER, conv, r->claims.sub, limit,
-                      bound);
+        res =
+            DB_EXEC(db, STMT_HISTORY_AFTER, conv, r->claims.sub, limit, bound);
         break;
     case HISTORY_LATEST:
     default:

@@ -16,7 +16,7 @@ typedef struct api_reply {
     json_t *body;    /* owned; NULL for no body */
     char *text;      /* owned; a body already in JSON text, sent as is */
     size_t text_len;
-    unsigned allow;  /* http_method bits for an Allow header, or 0 */
+    unsigned allow; /* http_method bits for an Allow header, or 0 */
     bool www_authenticate;
 } api_reply;
 

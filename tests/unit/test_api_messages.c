@@ -175,8 +175,10 @@ static void test_reply_json_text_is_replaced(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_bounds),
-        cmocka_unit_test(test_bad_ids),      cmocka_unit_test(test_bad_limits),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_bad_ids),
+        cmocka_unit_test(test_bad_limits),
         cmocka_unit_test(test_combinations),
         cmocka_unit_test(test_reply_json_text_copies),
         cmocka_unit_test(test_reply_json_text_is_replaced),
