@@ -4,7 +4,9 @@ BENCH_HISTORY_MESSAGES messages in BENCH_HISTORY_CONVS conversations
 generated with INSERT ... SELECT generate_series (history_data.sql).
 
 Both at BENCH_HISTORY_CLIENTS concurrent clients (wrk: connections over
-two threads; pgbench: clients over two threads, -M prepared like the API),
+two threads; pgbench: clients over two threads, -M prepared like the API,
+the statements one authenticated history request runs: the account check
+and the page, see history_pgbench.sql),
 for BENCH_HISTORY_SECONDS per round after a short warm-up; medians over
 rounds.  pgbench's per-transaction log gives its percentiles.
 """
@@ -53,6 +55,8 @@ def check_page(parley, reader):
     with urllib.request.urlopen(req, timeout=10) as resp:
         page = json.loads(resp.read())
     msgs = page["messages"]
+    if not isinstance(page.get("has_more"), bool):
+        raise BenchError("history page has no has_more flag")
     if not msgs or len(msgs) > PAGE:
         raise BenchError(f"history page has {len(msgs)} messages")
     ids = [int(m["id"]) for m in msgs]
@@ -90,7 +94,7 @@ def pgbench(parley, reader, settings, seconds, workdir):
                      "-j", str(min(2, clients)), "-T", str(seconds),
                      "-f", str(HERE / "history_pgbench.sql"),
                      "-D", f"convs={settings.history_convs}", "-D", f"owner={reader['id']}",
-                     "-D", f"limit={PAGE + 1}", "-l", "--log-prefix", str(workdir / "pgb"),
+                     "-D", f"limit={PAGE}", "-l", "--log-prefix", str(workdir / "pgb"),
                      parley.db_url], seconds + 60, "pgbench", cwd=str(workdir))
     latencies = []
     for f in workdir.glob("pgb*"):

@@ -1,14 +1,25 @@
 -- history_pgbench.sql - pgbench script of the history benchmark: the SQL
--- parley-api runs for GET /v1/conversations/{c}/messages?limit=50 (the
--- member check, then the newest page plus one row to tell has_more; see
--- STMT_MEMBER_ROLE and STMT_MSGS_LATEST in httpapi/db.c), for a random
--- conversation of the generated data set.  Run with -M prepared (the API
+-- parley-api runs for GET /v1/conversations/{c}/messages?limit=50, for a
+-- random conversation of the generated data set: the bearer check's
+-- account lookup (STMT_USER_AUTH in httpapi/db.c, run for every
+-- authenticated request), then one statement that checks membership and
+-- returns the whole reply as JSON text (STMT_HISTORY_LATEST, HISTORY_SQL
+-- in httpapi/db.c: keep them the same).  Run with -M prepared (the API
 -- uses named prepared statements) and -D convs=N -D owner=<uuid>
--- -D limit=51.
+-- -D limit=50.
 \set c random(1, :convs)
-SELECT role FROM members
- WHERE conv_id = ('00000000-0000-4000-8000-' || lpad(to_hex(:c::int), 12, '0'))::uuid
-   AND user_id = :owner::uuid;
-SELECT parley_message_json(x)::text FROM messages x
- WHERE x.conv_id = ('00000000-0000-4000-8000-' || lpad(to_hex(:c::int), 12, '0'))::uuid
- ORDER BY x.id DESC LIMIT :limit;
+SELECT coalesce(floor(extract(epoch FROM tokens_valid_after))::bigint, 0),
+       coalesce(banned_until > now(), false)
+FROM users WHERE id = :owner::uuid;
+SELECT '{"messages":[' || coalesce(p.items, '')
+    || '],"has_more":' || CASE WHEN p.n = :limit::int AND EXISTS
+    (SELECT 1 FROM messages y WHERE y.conv_id = mb.conv_id
+     AND y.id < p.edge) THEN 'true' ELSE 'false' END || '}'
+FROM members mb CROSS JOIN LATERAL (
+    SELECT string_agg(q.j, ',' ORDER BY q.id DESC) AS items,
+    min(q.id) AS edge, count(*) AS n FROM (
+        SELECT x.id, parley_message_json_text(x) AS j FROM messages x
+        WHERE x.conv_id = mb.conv_id
+        ORDER BY x.id DESC LIMIT :limit::int) q) p
+WHERE mb.conv_id = ('00000000-0000-4000-8000-' || lpad(to_hex(:c::int), 12, '0'))::uuid
+  AND mb.user_id = :owner::uuid;

@@ -86,7 +86,28 @@ typedef struct stmt_def {
     " LEFT JOIN conv_events e ON p.src = 3 AND e.seq = p.seq"                  \
     " ORDER BY p.seq"
 
-#define MSG_SELECT "SELECT " MSG_COLS("x") " FROM messages x WHERE x.conv_id = $1"
+/* A history page (handlers_messages.h) in one statement: no row when $2 is
+ * not a member of conversation $1; otherwise one row, the whole reply
+ * {"messages":[...],"has_more":...} as JSON text: at most $3 messages of
+ * the conversation past the bound (range: "" or a condition on x.id using
+ * $4), read in the given order, listed newest first, each made by
+ * parley_message_json_text (schema/006).  has_more: the page is full and
+ * one more message lies beyond its far end (edge: min or max of its ids,
+ * beyond: the comparison that looks past it), an index probe rather than
+ * one row more turned into JSON.  The members row is the outer side, so
+ * nothing is read for a non-member. */
+#define HISTORY_SQL(range, order, edge, beyond)                               \
+    "SELECT '{\"messages\":[' || coalesce(p.items, '')"                       \
+    " || '],\"has_more\":' || CASE WHEN p.n = $3::int AND EXISTS"              \
+    " (SELECT 1 FROM messages y WHERE y.conv_id = mb.conv_id"                  \
+    "  AND y.id " beyond " p.edge) THEN 'true' ELSE 'false' END || '}'"        \
+    " FROM members mb CROSS JOIN LATERAL ("                                    \
+    "  SELECT string_agg(q.j, ',' ORDER BY q.id DESC) AS items,"               \
+    "  " edge "(q.id) AS edge, count(*) AS n FROM ("                           \
+    "   SELECT x.id, parley_message_json_text(x) AS j FROM messages x"         \
+    "   WHERE x.conv_id = mb.conv_id" range                                    \
+    "   ORDER BY x.id " order " LIMIT $3::int) q) p"                           \
+    " WHERE mb.conv_id = $1 AND mb.user_id = $2"
 
 static const stmt_def stmts[STMT_COUNT] = {
     [STMT_HEALTH] = {"health", "SELECT 1", 0},
@@ -446,16 +467,17 @@ static const stmt_def stmts[STMT_COUNT] = {
     [STMT_SYNC_HEAD] = {"sync_head", "SELECT value FROM change_counter", 0},
     [STMT_SYNC] = {"sync", SYNC_SQL, 3},
 
-    [STMT_MSGS_LATEST] = {"msgs_latest",
-                          MSG_SELECT " ORDER BY x.id DESC LIMIT $2", 2},
-    [STMT_MSGS_BEFORE] = {"msgs_before",
-                          MSG_SELECT " AND x.id < $2::bigint"
-                                     " ORDER BY x.id DESC LIMIT $3",
-                          3},
-    [STMT_MSGS_AFTER] = {"msgs_after",
-                         MSG_SELECT " AND x.id > $2::bigint"
-                                    " ORDER BY x.id ASC LIMIT $3",
-                         3},
+    /* $1 conversation, $2 the reader, $3 limit, $4 the before or after id */
+    [STMT_HISTORY_LATEST] = {"history_latest",
+                             HISTORY_SQL("", "DESC", "min", "<"), 3},
+    [STMT_HISTORY_BEFORE] = {"history_before",
+                             HISTORY_SQL(" AND x.id < $4::bigint", "DESC",
+                                         "min", "<"),
+                             4},
+    [STMT_HISTORY_AFTER] = {"history_after",
+                            HISTORY_SQL(" AND x.id > $4::bigint", "ASC",
+                                        "max", ">"),
+                            4},
 };
 
 /* clang-format on */

@@ -70,29 +70,16 @@ json_t *member_object_new(const PGresult *res, int row, int col)
 
 json_t *message_object_new(const PGresult *res, int row, int col)
 {
-    static const char *const first[] = {"id",  "conv", "from", "ts",
-                                        "txn", "type", "body"};
-    json_t *parsed, *o, *value;
-    const char *key;
+    json_t *o;
 
     if (PQgetisnull(res, row, col))
         return NULL;
-    parsed = json_loads(PQgetvalue(res, row, col), 0, NULL);
-    if (!json_is_object(parsed) || (o = json_object()) == NULL) {
-        json_decref(parsed);
+    o = json_loadb(PQgetvalue(res, row, col),
+                   (size_t)PQgetlength(res, row, col), 0, NULL);
+    if (!json_is_object(o)) {
+        json_decref(o);
         return NULL;
     }
-    for (size_t i = 0; i < sizeof first / sizeof first[0]; i++) {
-        value = json_object_get(parsed, first[i]);
-        if (value != NULL)
-            json_object_set(o, first[i], value);
-    }
-    json_object_foreach(parsed, key, value)
-    {
-        if (json_object_get(o, key) == NULL)
-            json_object_set(o, key, value);
-    }
-    json_decref(parsed);
     return o;
 }
 

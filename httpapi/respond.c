@@ -13,6 +13,9 @@ void reply_clear(api_reply *r)
 {
     json_decref(r->body);
     r->body = NULL;
+    free(r->text);
+    r->text = NULL;
+    r->text_len = 0;
     r->status = 0;
     r->allow = 0;
     r->www_authenticate = false;
@@ -28,6 +31,20 @@ void reply_json_new(api_reply *r, unsigned status, json_t *body)
     }
     r->status = status;
     r->body = body;
+}
+
+void reply_json_text(api_reply *r, unsigned status, const char *json,
+                     size_t len)
+{
+    reply_clear(r);
+    r->text = malloc(len > 0 ? len : 1);
+    if (r->text == NULL) {
+        reply_internal(r);
+        return;
+    }
+    memcpy(r->text, json, len);
+    r->text_len = len;
+    r->status = status;
 }
 
 /* Returns a new error envelope object, or NULL. */
@@ -82,7 +99,11 @@ enum MHD_Result reply_queue(struct MHD_Connection *conn, api_reply *r)
 
     if (r->status == 0)
         reply_internal(r);
-    if (r->body != NULL) {
+    if (r->text != NULL) {
+        text = r->text; /* handed over to the response below */
+        len = r->text_len;
+        r->text = NULL;
+    } else if (r->body != NULL) {
         text = json_dumps(r->body, JSON_COMPACT);
         if (text == NULL) {
             reply_internal(r);

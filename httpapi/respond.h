@@ -14,7 +14,9 @@
 typedef struct api_reply {
     unsigned status; /* 0 until a handler sets it */
     json_t *body;    /* owned; NULL for no body */
-    unsigned allow;  /* http_method bits for an Allow header, or 0 */
+    char *text;      /* owned; a body already in JSON text, sent as is */
+    size_t text_len;
+    unsigned allow; /* http_method bits for an Allow header, or 0 */
     bool www_authenticate;
     long retry_after; /* seconds for a Retry-After header, or 0 */
 } api_reply;
@@ -22,6 +24,13 @@ typedef struct api_reply {
 /* Sets a JSON reply.  Takes ownership of body even on failure; a NULL body
  * (a failed allocation upstream) becomes a 500. */
 void reply_json_new(api_reply *r, unsigned status, json_t *body);
+
+/* Sets a reply whose body is JSON text made elsewhere (PostgreSQL builds
+ * some answers whole): the len bytes of json are copied and sent without
+ * being parsed.  The caller vouches that they are one valid JSON value.
+ * Out of memory becomes a 500. */
+void reply_json_text(api_reply *r, unsigned status, const char *json,
+                     size_t len);
 
 /* Sets an error reply with the standard envelope. */
 void reply_error(api_reply *r, unsigned status, const char *code,

@@ -2,7 +2,9 @@
  * test_api_messages.c - unit tests for history_query_parse
  * (httpapi/handlers_messages.c): defaults, bounds, and the refusals (signs,
  * spaces, leading zeros, hex, int64 overflow, empty and repeated values,
- * before with after, limit outside 1..200).
+ * before with after, limit outside 1..200); and the reply that carries a
+ * history page as the JSON text PostgreSQL built (reply_json_text in
+ * httpapi/respond.c): copied, owned, replaced and released like any other.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 
 #include "httpapi/handlers_messages.h"
+#include "httpapi/respond.h"
 
 static int parse1(const char *key, const char *value, history_query *q)
 {
@@ -126,12 +129,59 @@ static void test_combinations(void **state)
     assert_int_equal(q.limit, 7);
 }
 
+static void test_reply_json_text_copies(void **state)
+{
+    char page[] = "{\"messages\":[],\"has_more\":false}";
+    api_reply r = {0};
+
+    (void)state;
+    reply_json_text(&r, MHD_HTTP_OK, page, strlen(page));
+    assert_int_equal(r.status, MHD_HTTP_OK);
+    assert_null(r.body);
+    assert_non_null(r.text);
+    assert_int_equal(r.text_len, strlen(page));
+    page[2] = 'X'; /* the reply holds its own copy */
+    assert_memory_equal(r.text, "{\"messages\":[],\"has_more\":false}",
+                        r.text_len);
+    reply_clear(&r);
+    assert_null(r.text);
+    assert_int_equal(r.text_len, 0);
+    assert_int_equal(r.status, 0);
+}
+
+static void test_reply_json_text_is_replaced(void **state)
+{
+    api_reply r = {0};
+
+    (void)state;
+    /* a later error replaces the page (and frees it: ASan checks) */
+    reply_json_text(&r, MHD_HTTP_OK, "[1]", 3);
+    reply_not_found(&r);
+    assert_null(r.text);
+    assert_int_equal(r.status, MHD_HTTP_NOT_FOUND);
+    assert_non_null(r.body);
+    /* and a page replaces a JSON body */
+    reply_json_text(&r, MHD_HTTP_OK, "[]", 2);
+    assert_null(r.body);
+    assert_int_equal(r.text_len, 2);
+    /* an empty text is still a (zero-length) body of its own */
+    reply_json_text(&r, MHD_HTTP_OK, "", 0);
+    assert_non_null(r.text);
+    assert_int_equal(r.text_len, 0);
+    reply_clear(&r);
+    reply_clear(&r); /* twice is harmless */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_bounds),
-        cmocka_unit_test(test_bad_ids),      cmocka_unit_test(test_bad_limits),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_bad_ids),
+        cmocka_unit_test(test_bad_limits),
         cmocka_unit_test(test_combinations),
+        cmocka_unit_test(test_reply_json_text_copies),
+        cmocka_unit_test(test_reply_json_text_is_replaced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
