@@ -15,7 +15,8 @@
 #include <jwt.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,6 +198,25 @@ static bool public_key_fits(token_alg alg, const unsigned char *material,
     return ok;
 }
 
+/* A new HMAC-SHA256 context keyed with key, or NULL. */
+static EVP_MAC_CTX *hmac_sha256_keyed(const unsigned char *key, size_t len)
+{
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+    EVP_MAC_CTX *ctx = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+        OSSL_PARAM_construct_end(),
+    };
+
+    EVP_MAC_free(mac); /* the context keeps its own reference */
+    if (ctx != NULL && EVP_MAC_init(ctx, key, len, params) != 1) {
+        EVP_MAC_CTX_free(ctx);
+        ctx = NULL;
+    }
+    return ctx;
+}
+
 int token_verifier_add_key(token_verifier *v, const char *kid, token_alg alg,
                            const unsigned char *material, size_t len,
                            const char **why)
@@ -230,8 +250,16 @@ int token_verifier_add_key(token_verifier *v, const char *kid, token_alg alg,
         return -1;
     }
     k = &v->keys[v->n_keys];
+    k->hmac = NULL;
+    if (alg == TOKEN_ALG_HS256 &&
+        (k->hmac = hmac_sha256_keyed(material, len)) == NULL) {
+        *why = "cannot set up HMAC-SHA256";
+        return -1;
+    }
     k->material = malloc(len + 1);
     if (k->material == NULL) {
+        EVP_MAC_CTX_free(k->hmac);
+        k->hmac = NULL;
         *why = "out of memory";
         return -1;
     }
@@ -283,6 +311,8 @@ void token_verifier_clear(token_verifier *v)
             free(v->keys[i].material);
         }
         v->keys[i].material = NULL;
+        EVP_MAC_CTX_free(v->keys[i].hmac);
+        v->keys[i].hmac = NULL;
     }
     v->n_keys = 0;
 }
@@ -429,18 +459,21 @@ static token_status verify_hs256(const token_key *key, const char *signed_part,
                                  size_t sig_b64_len)
 {
     unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
-    size_t sig_len;
+    size_t mac_len = 0, sig_len;
     unsigned char *sig = base64url_decode(sig_b64, sig_b64_len, &sig_len);
+    EVP_MAC_CTX *ctx;
     token_status st = TOKEN_ERR_SIGNATURE;
 
     if (sig == NULL)
         return TOKEN_ERR_MALFORMED;
-    if (HMAC(EVP_sha256(), key->material, (int)key->material_len,
-             (const unsigned char *)signed_part, signed_len, mac,
-             &mac_len) != NULL &&
+    ctx = EVP_MAC_CTX_dup(key->hmac);
+    if (ctx != NULL &&
+        EVP_MAC_update(ctx, (const unsigned char *)signed_part, signed_len) ==
+            1 &&
+        EVP_MAC_final(ctx, mac, &mac_len, sizeof mac) == 1 &&
         sig_len == mac_len && CRYPTO_memcmp(sig, mac, mac_len) == 0)
         st = TOKEN_OK;
+    EVP_MAC_CTX_free(ctx);
     free(sig);
     return st;
 }

@@ -48,11 +48,16 @@ typedef enum token_role {
     TOKEN_ROLE_DEVICE,
 } token_role;
 
+struct evp_mac_ctx_st; /* OpenSSL's EVP_MAC_CTX */
+
 typedef struct token_key {
     char kid[TOKEN_KID_MAX + 1]; /* "" for the default key */
     token_alg alg;
     unsigned char *material; /* HS256: the secret; others: a PEM public key */
     size_t material_len;
+    /* HS256: HMAC-SHA256 keyed once with the secret; each check works on a
+     * copy, so checks on several threads never touch it. */
+    struct evp_mac_ctx_st *hmac;
 } token_key;
 
 typedef struct token_verifier {
