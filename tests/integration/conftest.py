@@ -30,9 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import parley  # noqa: E402
 
-# Sanitized binaries are slower; waits are only bounds, so widen them.
-if os.environ.get("PARLEY_SAN") == "1" and "PARLEY_TEST_TIMEOUT" not in os.environ:
-    parley.DEFAULT_TIMEOUT = 30.0
+# Sanitized binaries are slower, and a broker under valgrind (PARLEY_VALGRIND,
+# set by `make check-valgrind`) 20-50 times slower; waits are only bounds, so
+# widen them.
+if "PARLEY_TEST_TIMEOUT" not in os.environ:
+    if os.environ.get("PARLEY_VALGRIND") == "1":
+        parley.DEFAULT_TIMEOUT = 120.0
+    elif os.environ.get("PARLEY_SAN") == "1":
+        parley.DEFAULT_TIMEOUT = 30.0
 
 _REPORT = []  # lines for the terminal summary
 _STACKS = []  # stacks to stop if the process exits without teardown
