@@ -125,6 +125,11 @@ check:
 VALGRIND_BUILD ?= build/valgrind
 VALGRIND_TESTS ?= $(addprefix tests/integration/,test_access.py test_chat.py \
 	test_live.py test_hostile_mqtt.py test_hostile_tokens.py test_durability.py)
+# Left out: a flood of 1,000 QoS 1 messages that a broker slowed down 20-50
+# times cannot answer before mosquitto's queue of 1,000 outgoing messages per
+# client overflows and drops acks (a property of the load, not of memory).
+VALGRIND_DESELECT := \
+	tests/integration/test_live.py::test_default_rate_limit_lets_a_burst_of_500_through_then_refuses
 VALGRIND_ARGS ?=
 check-valgrind:
 	$(MAKE) BUILD=$(VALGRIND_BUILD) SAN=0 OPT=-O1 deps-check \
@@ -138,7 +143,7 @@ check-valgrind:
 		PARLEY_PLUGIN=$(CURDIR)/$(VALGRIND_BUILD)/parley.so \
 		PARLEY_API_BIN=$(CURDIR)/$(VALGRIND_BUILD)/parley-api \
 		/usr/bin/python3 -m pytest -q -p no:cacheprovider $(VALGRIND_TESTS) \
-		$(VALGRIND_ARGS) || rc=1; \
+		$(addprefix --deselect ,$(VALGRIND_DESELECT)) $(VALGRIND_ARGS) || rc=1; \
 	tests/valgrind/check-logs $(VALGRIND_BUILD)/logs || rc=1; \
 	echo "check-valgrind: $$(( $$(date +%s) - start )) s"; exit $$rc
 
