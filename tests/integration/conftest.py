@@ -1,7 +1,9 @@
 """Fixtures for Parley's integration tests.
 
 `make integration` runs `/usr/bin/python3 -m pytest -q tests/integration`
-with PARLEY_BUILD (build or build/san) and PARLEY_SAN (0/1).  One stack
+with PARLEY_BUILD (build or build/san) and PARLEY_SAN (0/1); `make
+check-valgrind` runs some of them with PARLEY_VALGRIND=1 and the broker under
+valgrind (PARLEY_BROKER_WRAPPER), whose logs it checks itself.  One stack
 (PostgreSQL, mosquitto + parley.so, parley-api) is started for the whole
 session on free ports in a temporary directory and always stopped at the end.
 
