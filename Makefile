@@ -120,7 +120,7 @@ check:
 # definite or indirect leak that tests/valgrind/mosquitto.supp (mosquitto's
 # own leaks, with the reasons) does not excuse, and prints each with its
 # stack.  Waits in the tests are widened (PARLEY_VALGRIND=1); what they
-# assert is not.  About 15 minutes on 2 cores shared with other work.
+# assert is not.  11-15 minutes on 2 busy cores (6.5 without valgrind).
 # VALGRIND_TESTS picks other tests, VALGRIND_ARGS passes pytest arguments,
 # PARLEY_VALGRIND_ORIGINS=no drops --track-origins.
 VALGRIND_BUILD ?= build/valgrind
