@@ -1,7 +1,9 @@
 """Fixtures for Parley's integration tests.
 
 `make integration` runs `/usr/bin/python3 -m pytest -q tests/integration`
-with PARLEY_BUILD (build or build/san) and PARLEY_SAN (0/1).  One stack
+with PARLEY_BUILD (build or build/san) and PARLEY_SAN (0/1); `make
+check-valgrind` runs some of them with PARLEY_VALGRIND=1 and the broker under
+valgrind (PARLEY_BROKER_WRAPPER), whose logs it checks itself.  One stack
 (PostgreSQL, mosquitto + parley.so, parley-api) is started for the whole
 session on free ports in a temporary directory and always stopped at the end.
 
@@ -30,9 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import parley  # noqa: E402
 
-# Sanitized binaries are slower; waits are only bounds, so widen them.
-if os.environ.get("PARLEY_SAN") == "1" and "PARLEY_TEST_TIMEOUT" not in os.environ:
-    parley.DEFAULT_TIMEOUT = 30.0
+# Sanitized binaries are slower, and a broker under valgrind (PARLEY_VALGRIND,
+# set by `make check-valgrind`) 20-50 times slower; waits are only bounds, so
+# widen them.
+if "PARLEY_TEST_TIMEOUT" not in os.environ:
+    if os.environ.get("PARLEY_VALGRIND") == "1":
+        parley.DEFAULT_TIMEOUT = 120.0
+    elif os.environ.get("PARLEY_SAN") == "1":
+        parley.DEFAULT_TIMEOUT = 30.0
 
 _REPORT = []  # lines for the terminal summary
 _STACKS = []  # stacks to stop if the process exits without teardown
