@@ -44,9 +44,20 @@ static int split_prefixed(const char *topic, const char *prefix, uuid_bin *id,
     return 0;
 }
 
+/* The leaf of a "conv/{c}/..." or "user/{u}/..." topic, or TOPIC_UNKNOWN. */
+static topic_kind leaf_kind(const char *prefix, const char *leaf)
+{
+    for (size_t i = 0; i < sizeof known_topics / sizeof known_topics[0]; i++) {
+        if (known_topics[i].prefix == prefix &&
+            strcmp(leaf, known_topics[i].leaf) == 0)
+            return known_topics[i].kind;
+    }
+    return TOPIC_UNKNOWN;
+}
+
 topic_kind topic_parse(const char *topic, topic_ref *out)
 {
-    const char *rest;
+    const char *prefix, *rest;
 
     memset(out, 0, sizeof *out);
     if (topic == NULL)
@@ -57,16 +68,19 @@ topic_kind topic_parse(const char *topic, topic_ref *out)
         out->kind = TOPIC_SYS;
         return out->kind;
     }
-    for (size_t i = 0; i < sizeof known_topics / sizeof known_topics[0]; i++) {
-        if (split_prefixed(topic, known_topics[i].prefix, &out->id, &rest) ==
-                0 &&
-            strcmp(rest, known_topics[i].leaf) == 0) {
-            out->kind = known_topics[i].kind;
-            return out->kind;
-        }
-    }
-    memset(out, 0, sizeof *out);
-    return TOPIC_UNKNOWN;
+    /* One pass: the prefix and the uuid are read once, then the leaf is
+     * looked up among those of that prefix. */
+    if (strncmp(topic, CONV_PREFIX, PREFIX_LEN) == 0)
+        prefix = CONV_PREFIX;
+    else if (strncmp(topic, USER_PREFIX, PREFIX_LEN) == 0)
+        prefix = USER_PREFIX;
+    else
+        return TOPIC_UNKNOWN;
+    if (split_prefixed(topic, prefix, &out->id, &rest) == 0)
+        out->kind = leaf_kind(prefix, rest);
+    if (out->kind == TOPIC_UNKNOWN)
+        memset(out, 0, sizeof *out);
+    return out->kind;
 }
 
 static bool is_member(const membership_cache *members, const uuid_bin *conv,
