@@ -44,12 +44,14 @@ static bool read_for_offline_session(parley_ctx *ctx,
 {
     const char *username = mosquitto_client_username(client);
     acl_subject who = {.is_admin = false};
+    topic_ref ref;
 
     if (username == NULL ||
         uuid_parse_n(username, strnlen(username, UUID_STR_LEN + 1),
                      &who.user) != 0)
         return false;
-    return acl_may_read(&who, topic, ctx->members) == ACL_ALLOW;
+    topic_parse_memo(&ctx->topic_memo, topic, &ref);
+    return acl_may_read_ref(&who, &ref, ctx->members) == ACL_ALLOW;
 }
 
 int parley_on_acl_check(int event, void *event_data, void *userdata)
@@ -59,6 +61,7 @@ int parley_on_acl_check(int event, void *event_data, void *userdata)
     const client_session *s = sessions_get(ctx, ed->client);
     acl_subject who;
     acl_verdict v = ACL_DENY;
+    topic_ref ref;
 
     (void)event;
     if (s == NULL) {
@@ -84,12 +87,16 @@ int parley_on_acl_check(int event, void *event_data, void *userdata)
         v = ACL_ALLOW;
         break;
     case MOSQ_ACL_WRITE:
-        v = acl_may_publish(&who, ed->topic, ed->retain, ctx->members);
+        /* The message callback and the delivery checks that follow find
+         * this topic in the memo instead of parsing it again. */
+        topic_parse_memo(&ctx->topic_memo, ed->topic, &ref);
+        v = acl_may_publish_ref(&who, &ref, ed->retain, ctx->members);
         if (v == ACL_DENY)
             notify_write_refused(ctx, s, ed);
         break;
     case MOSQ_ACL_READ:
-        v = acl_may_read(&who, ed->topic, ctx->members);
+        topic_parse_memo(&ctx->topic_memo, ed->topic, &ref);
+        v = acl_may_read_ref(&who, &ref, ctx->members);
         break;
     default:
         v = ACL_DENY;

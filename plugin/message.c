@@ -217,7 +217,8 @@ int parley_on_message(int event, void *event_data, void *userdata)
      * passed on, so none can pose as server data. */
     if (ed->properties != NULL)
         mosquitto_property_free_all(&ed->properties);
-    switch (topic_parse(ed->topic, &ref)) {
+    /* Parsed once per message: the ACL check just read this topic. */
+    switch (topic_parse_memo(&ctx->topic_memo, ed->topic, &ref)) {
     case TOPIC_CONV_MESSAGES:
         return handle_chat_message(ctx, s, ed, &ref);
     case TOPIC_CONV_TYPING:

@@ -28,6 +28,7 @@
 #include "recent_txn.h"
 #include "user_flags.h"
 #include "token.h"
+#include "topic_acl.h"
 
 struct parley_ctx;
 
@@ -227,6 +228,7 @@ typedef struct parley_ctx {
     int64_t last_prune_ms;
     client_session *sessions;  /* main thread only, by client pointer */
     client_session *sessions_by_id; /* main thread only, by client id */
+    topic_memo topic_memo; /* main thread only: the last topic parsed */
     int64_t last_expiry_scan_s;
     mainq queue;
     bool queue_ready;

@@ -44,9 +44,20 @@ static int split_prefixed(const char *topic, const char *prefix, uuid_bin *id,
     return 0;
 }
 
+/* The leaf of a "conv/{c}/..." or "user/{u}/..." topic, or TOPIC_UNKNOWN. */
+static topic_kind leaf_kind(const char *prefix, const char *leaf)
+{
+    for (size_t i = 0; i < sizeof known_topics / sizeof known_topics[0]; i++) {
+        if (known_topics[i].prefix == prefix &&
+            strcmp(leaf, known_topics[i].leaf) == 0)
+            return known_topics[i].kind;
+    }
+    return TOPIC_UNKNOWN;
+}
+
 topic_kind topic_parse(const char *topic, topic_ref *out)
 {
-    const char *rest;
+    const char *prefix, *rest;
 
     memset(out, 0, sizeof *out);
     if (topic == NULL)
@@ -57,16 +68,42 @@ topic_kind topic_parse(const char *topic, topic_ref *out)
         out->kind = TOPIC_SYS;
         return out->kind;
     }
-    for (size_t i = 0; i < sizeof known_topics / sizeof known_topics[0]; i++) {
-        if (split_prefixed(topic, known_topics[i].prefix, &out->id, &rest) ==
-                0 &&
-            strcmp(rest, known_topics[i].leaf) == 0) {
-            out->kind = known_topics[i].kind;
-            return out->kind;
-        }
+    /* One pass: the prefix and the uuid are read once, then the leaf is
+     * looked up among those of that prefix. */
+    if (strncmp(topic, CONV_PREFIX, PREFIX_LEN) == 0)
+        prefix = CONV_PREFIX;
+    else if (strncmp(topic, USER_PREFIX, PREFIX_LEN) == 0)
+        prefix = USER_PREFIX;
+    else
+        return TOPIC_UNKNOWN;
+    if (split_prefixed(topic, prefix, &out->id, &rest) == 0)
+        out->kind = leaf_kind(prefix, rest);
+    if (out->kind == TOPIC_UNKNOWN)
+        memset(out, 0, sizeof *out);
+    return out->kind;
+}
+
+topic_kind topic_parse_memo(topic_memo *memo, const char *topic,
+                            topic_ref *out)
+{
+    size_t len;
+
+    if (topic == NULL)
+        return topic_parse(topic, out);
+    len = strnlen(topic, TOPIC_MEMO_MAX);
+    if (len == TOPIC_MEMO_MAX)
+        return topic_parse(topic, out);
+    if (memo->valid && memo->len == len &&
+        memcmp(memo->name, topic, len) == 0) {
+        *out = memo->ref;
+        return out->kind;
     }
-    memset(out, 0, sizeof *out);
-    return TOPIC_UNKNOWN;
+    topic_parse(topic, out);
+    memcpy(memo->name, topic, len);
+    memo->len = len;
+    memo->ref = *out;
+    memo->valid = true;
+    return out->kind;
 }
 
 static bool is_member(const membership_cache *members, const uuid_bin *conv,
@@ -75,47 +112,52 @@ static bool is_member(const membership_cache *members, const uuid_bin *conv,
     return membership_cache_get(members, conv, user, NULL);
 }
 
-acl_verdict acl_may_publish(const acl_subject *who, const char *topic,
-                            bool retain, const membership_cache *members)
+acl_verdict acl_may_publish_ref(const acl_subject *who, const topic_ref *ref,
+                                bool retain, const membership_cache *members)
 {
-    topic_ref ref;
-
     if (retain)
         return ACL_DENY;
-    switch (topic_parse(topic, &ref)) {
+    switch (ref->kind) {
     case TOPIC_CONV_MESSAGES:
     case TOPIC_CONV_TYPING:
         /* In a channel only owners and admins post (or type). */
-        return membership_cache_may_post(members, &ref.id, &who->user)
+        return membership_cache_may_post(members, &ref->id, &who->user)
                    ? ACL_ALLOW
                    : ACL_DENY;
     case TOPIC_CONV_RECEIPT:
-        return is_member(members, &ref.id, &who->user) ? ACL_ALLOW : ACL_DENY;
+        return is_member(members, &ref->id, &who->user) ? ACL_ALLOW : ACL_DENY;
     default:
         /* conv/{c}/event, user/..., $SYS and everything else: server only. */
         return ACL_DENY;
     }
 }
 
-acl_verdict acl_may_read(const acl_subject *who, const char *topic,
-                         const membership_cache *members)
+acl_verdict acl_may_publish(const acl_subject *who, const char *topic,
+                            bool retain, const membership_cache *members)
 {
     topic_ref ref;
 
-    switch (topic_parse(topic, &ref)) {
+    topic_parse(topic, &ref);
+    return acl_may_publish_ref(who, &ref, retain, members);
+}
+
+acl_verdict acl_may_read_ref(const acl_subject *who, const topic_ref *ref,
+                             const membership_cache *members)
+{
+    switch (ref->kind) {
     case TOPIC_CONV_MESSAGES:
     case TOPIC_CONV_TYPING:
     case TOPIC_CONV_RECEIPT:
     case TOPIC_CONV_EVENT:
-        return is_member(members, &ref.id, &who->user) ? ACL_ALLOW : ACL_DENY;
+        return is_member(members, &ref->id, &who->user) ? ACL_ALLOW : ACL_DENY;
     case TOPIC_USER_INBOX:
-        return memcmp(&ref.id, &who->user, sizeof ref.id) == 0 ? ACL_ALLOW
-                                                                 : ACL_DENY;
+        return memcmp(&ref->id, &who->user, sizeof ref->id) == 0 ? ACL_ALLOW
+                                                                   : ACL_DENY;
     case TOPIC_USER_PRESENCE:
         /* One's own, and that of anyone one shares a conversation with. */
-        return memcmp(&ref.id, &who->user, sizeof ref.id) == 0 ||
+        return memcmp(&ref->id, &who->user, sizeof ref->id) == 0 ||
                        membership_cache_share_conv(members, &who->user,
-                                                   &ref.id)
+                                                   &ref->id)
                    ? ACL_ALLOW
                    : ACL_DENY;
     case TOPIC_SYS:
@@ -124,6 +166,15 @@ acl_verdict acl_may_read(const acl_subject *who, const char *topic,
         break;
     }
     return ACL_DENY;
+}
+
+acl_verdict acl_may_read(const acl_subject *who, const char *topic,
+                         const membership_cache *members)
+{
+    topic_ref ref;
+
+    topic_parse(topic, &ref);
+    return acl_may_read_ref(who, &ref, members);
 }
 
 /* True if the filter holds "+" or "#" anywhere. */

@@ -45,11 +45,33 @@ typedef enum acl_verdict {
  * empty levels, upper-case or malformed uuids and extra levels). */
 topic_kind topic_parse(const char *topic, topic_ref *out);
 
+/* The last topic name parsed, so that the publish check, the message
+ * callback and the delivery checks of one message parse its topic once.
+ * Keyed by the whole name (compared byte for byte), so it never answers for
+ * another topic; names of TOPIC_MEMO_MAX bytes or more are parsed each time.
+ * Zero-initialise before use; one memo per thread. */
+#define TOPIC_MEMO_MAX 64
+typedef struct topic_memo {
+    bool valid;
+    size_t len;
+    char name[TOPIC_MEMO_MAX];
+    topic_ref ref;
+} topic_memo;
+
+/* topic_parse through memo: the same result, parsing only a name that
+ * differs from the last one. */
+topic_kind topic_parse_memo(topic_memo *memo, const char *topic,
+                            topic_ref *out);
+
 /* May subject publish to topic?  Only conv/{c}/m, typing and receipt, only
  * for members (m and typing: only owners and admins in an announce-only
  * conversation), and never with the retain flag. */
 acl_verdict acl_may_publish(const acl_subject *who, const char *topic,
                             bool retain, const membership_cache *members);
+
+/* acl_may_publish for a topic already parsed into ref. */
+acl_verdict acl_may_publish_ref(const acl_subject *who, const topic_ref *ref,
+                                bool retain, const membership_cache *members);
 
 /* May subject receive a message published on topic (checked on every
  * delivery)?  Members for conv topics, the owner for user/{u}/inbox, the
@@ -57,6 +79,10 @@ acl_verdict acl_may_publish(const acl_subject *who, const char *topic,
  * admins for $SYS. */
 acl_verdict acl_may_read(const acl_subject *who, const char *topic,
                          const membership_cache *members);
+
+/* acl_may_read for a topic already parsed into ref. */
+acl_verdict acl_may_read_ref(const acl_subject *who, const topic_ref *ref,
+                             const membership_cache *members);
 
 /* May subject subscribe with this filter?  A wildcard may stand only as the
  * last level under a prefix the subject may read (conv/{c}/#, conv/{c}/+,

@@ -1067,6 +1067,96 @@ static void test_may_post_false_for_non_members(void **state)
     assert_false(may_post(NULL, CONV, ALICE));
 }
 
+/* Topic names that differ from one another in every way the memo could
+ * confuse: same length, one a prefix of another, a different uuid, the
+ * same name again after others, unknown names, and one too long to memo. */
+static const char *const memo_topics[] = {
+    "conv/" CONV "/m",
+    "conv/" CONV "/m",
+    "conv/" OTHER_CONV "/m",
+    "conv/" CONV "/mx",
+    "conv/" CONV "/",
+    "user/" CONV "/m",
+    "conv/" CONV "/typing",
+    "conv/" CONV "/receipt",
+    "conv/" CONV "/event",
+    "user/" ALICE "/inbox",
+    "user/" ALICE "/presence",
+    "conv/" CONV "/m",
+    "$SYS/broker/uptime",
+    "$SYS/#",
+    "conv/" CONV_UPPER "/m",
+    "",
+    "conv/" CONV "/m/and/then/some/levels/beyond/the/memo/size/limit",
+    "conv/" CONV "/m",
+};
+
+static void test_parse_memo_agrees_with_parse(void **state)
+{
+    topic_memo memo = {0};
+    size_t n = sizeof memo_topics / sizeof memo_topics[0];
+
+    (void)state;
+    /* Forwards, then backwards, then each name twice running. */
+    for (size_t pass = 0; pass < 3; pass++) {
+        for (size_t k = 0; k < 2 * n; k++) {
+            size_t i = pass == 0 ? k / 2 : pass == 1 ? n - 1 - k / 2 : k / 2;
+            const char *topic = memo_topics[i];
+            topic_ref want, got;
+
+            if (pass < 2 && k % 2 == 1)
+                continue;
+            topic_parse(topic, &want);
+            memset(&got, 0xa5, sizeof got);
+            assert_int_equal(topic_parse_memo(&memo, topic, &got), want.kind);
+            assert_int_equal(got.kind, want.kind);
+            assert_memory_equal(&got.id, &want.id, sizeof want.id);
+        }
+    }
+}
+
+static void test_parse_memo_compares_the_name_not_the_pointer(void **state)
+{
+    topic_memo memo = {0};
+    char buf[80];
+    topic_ref ref;
+    uuid_bin other = uuid(OTHER_CONV);
+
+    (void)state;
+    /* The broker may reuse one buffer for another topic. */
+    snprintf(buf, sizeof buf, "conv/%s/m", CONV);
+    assert_int_equal(topic_parse_memo(&memo, buf, &ref), TOPIC_CONV_MESSAGES);
+    snprintf(buf, sizeof buf, "conv/%s/m", OTHER_CONV);
+    assert_int_equal(topic_parse_memo(&memo, buf, &ref), TOPIC_CONV_MESSAGES);
+    assert_memory_equal(&ref.id, &other, sizeof other);
+    snprintf(buf, sizeof buf, "conv/%s/e", OTHER_CONV);
+    assert_int_equal(topic_parse_memo(&memo, buf, &ref), TOPIC_UNKNOWN);
+    assert_int_equal(topic_parse_memo(&memo, NULL, &ref), TOPIC_UNKNOWN);
+}
+
+static void test_ref_verdicts_agree_with_topic_verdicts(void **state)
+{
+    fixture *f = *state;
+    const acl_subject *who[] = {&f->alice, &f->bob, &f->carol, &f->root};
+    topic_memo memo = {0};
+
+    for (size_t w = 0; w < sizeof who / sizeof who[0]; w++) {
+        for (size_t i = 0; i < sizeof memo_topics / sizeof memo_topics[0];
+             i++) {
+            const char *topic = memo_topics[i];
+            topic_ref ref;
+
+            topic_parse_memo(&memo, topic, &ref);
+            assert_int_equal(acl_may_read_ref(who[w], &ref, f->members),
+                             acl_may_read(who[w], topic, f->members));
+            for (int retain = 0; retain < 2; retain++)
+                assert_int_equal(
+                    acl_may_publish_ref(who[w], &ref, retain, f->members),
+                    acl_may_publish(who[w], topic, retain, f->members));
+        }
+    }
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1093,6 +1183,9 @@ int main(void)
         cmocka_unit_test(test_parse_refuses_nul_truncated_topics),
         cmocka_unit_test(test_parse_refuses_unknown_leaf),
         cmocka_unit_test(test_parse_refuses_unknown_prefix),
+        cmocka_unit_test(test_parse_memo_agrees_with_parse),
+        cmocka_unit_test(test_parse_memo_compares_the_name_not_the_pointer),
+        T(test_ref_verdicts_agree_with_topic_verdicts),
 
         T(test_publish_member_may_publish_m_typing_receipt),
         T(test_publish_non_member_may_not),
