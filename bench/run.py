@@ -2,7 +2,7 @@
 """run.py - Parley's benchmarks: bare mosquitto, mosquitto with its
 dynamic-security plugin and Parley, side by side on 127.0.0.1.
 
-    bench/run.py full     everything (make bench; about 15 minutes on 2 cores)
+    bench/run.py full     everything (make bench; about 10 minutes on 2 cores)
     bench/run.py smoke    a small run that checks that messages flow through
                           every peer and every tool works (make bench-smoke)
 
