@@ -33,6 +33,16 @@ int parley_on_basic_auth(int event, void *event_data, void *userdata)
     bool counted;
 
     (void)event;
+    if (!ctx->members_loaded) {
+        /* Every ACL verdict needs the memberships: a client let in now
+         * would see its subscriptions refused for good.  Dropped without
+         * a CONNACK, it reconnects once the broker is ready. */
+        mosquitto_log_printf(MOSQ_LOG_NOTICE,
+                             "parley: connection from %s turned away: "
+                             "memberships not loaded yet",
+                             mosquitto_client_address(ed->client));
+        return MOSQ_ERR_UNKNOWN;
+    }
     if (ed->password == NULL || ed->username == NULL)
         return refuse(ed->client, "username and token required");
     st = token_verify(&ctx->verifier, ed->password,

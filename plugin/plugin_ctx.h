@@ -219,6 +219,9 @@ typedef struct parley_ctx {
     payload_limits limits;
     id_minter ids;
     membership_cache *members; /* main thread only */
+    /* Set once the first snapshot of memberships and user flags is in
+     * place (main thread only); until then connections are turned away. */
+    bool members_loaded;
     recent_txn *recent;        /* main thread only */
     user_flags *flags;         /* main thread only */
     presence *presence;        /* main thread only */

@@ -56,6 +56,7 @@ static void apply(parley_ctx *ctx, mainq_item *item)
         user_flags_free(ctx->flags);
         ctx->flags = item->flags_snapshot;
         item->flags_snapshot = NULL;
+        ctx->members_loaded = true;
         break;
     case MAINQ_USER_FLAGS: {
         bool was_hidden = user_flags_get(ctx->flags, &item->user).presence_hidden;
