@@ -99,9 +99,15 @@ def publish_all_acknowledged(peer, topic, prefix, count=COUNT):
 
 
 @pytest.fixture
-def pair(http, new_user):
+def pair(http, new_user, open_peer):
     sender, reader = new_user("dsender"), new_user("dreader")
     conv = create_conversation(http, sender, "direct", [reader])["id"]
+    # The broker learns of the conversation through NOTIFY shortly after the
+    # HTTP answer; start the test once it has (a slowed broker, as under
+    # valgrind, would otherwise refuse the first publish as a stranger's).
+    probe = open_peer(sender, device="probe")
+    probe.subscribe_ok(f"conv/{conv}/m")
+    probe.close()
     return sender, reader, conv
 
 
