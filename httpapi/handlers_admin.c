@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "admin_list.h"
 #include "events.h"
 #include "handlers_messages.h"
 #include "ids.h"
@@ -326,6 +327,7 @@ static json_t *text_or_null(const PGresult *res, int row, int col)
                                       : json_string(PQgetvalue(res, row, col));
 }
 
+/* An audit_log row of STMT_AUDIT_LIST as an entry (admin_list_row_new_fn). */
 static json_t *audit_entry_new(const PGresult *res, int row)
 {
     json_t *detail =
@@ -343,39 +345,7 @@ static json_t *audit_entry_new(const PGresult *res, int row)
 
 void handle_admin_audit(api_request *r, db_conn *db)
 {
-    const char *why = NULL;
-    char before[PARLEY_ID_STR_MAX + 1], fetch[16];
-    admin_page page;
-    PGresult *res;
-    json_t *list;
-    int rows, rc;
-
-    rc = admin_require(r, db);
-    if (rc != 1) {
-        if (rc < 0)
-            reply_internal(&r->reply);
-        return;
-    }
-    if (admin_page_parse(r->params, r->n_params, false, &page, &why) != 0) {
-        reply_bad_request(&r->reply, why);
-        return;
-    }
-    snprintf(before, sizeof before, "%" PRIu64, page.before);
-    /* One row more than the page tells whether there are more. */
-    snprintf(fetch, sizeof fetch, "%u", page.limit + 1);
-    res = DB_EXEC(db, STMT_AUDIT_LIST, page.has_before ? before : NULL, fetch);
-    if (res == NULL || (list = json_array()) == NULL) {
-        PQclear(res);
-        reply_internal(&r->reply);
-        return;
-    }
-    rows = PQntuples(res);
-    for (int i = 0; i < rows && i < (int)page.limit; i++)
-        json_array_append_new(list, audit_entry_new(res, i));
-    PQclear(res);
-    reply_json_new(&r->reply, MHD_HTTP_OK,
-                   json_pack("{s:o,s:b}", "entries", list, "has_more",
-                             rows > (int)page.limit));
+    admin_list_reply(r, db, STMT_AUDIT_LIST, false, "entries", audit_entry_new);
 }
 
 void handle_admin_stats(api_request *r, db_conn *db)

@@ -4,10 +4,9 @@
  */
 #include "handlers_reports.h"
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
 
+#include "admin_list.h"
 #include "handlers_admin.h"
 #include "uuid.h"
 
@@ -116,6 +115,12 @@ static json_t *report_object_new(const PGresult *res, int row,
     return o;
 }
 
+/* A report as an admin's list shows it (admin_list_row_new_fn). */
+static json_t *admin_report_new(const PGresult *res, int row)
+{
+    return report_object_new(res, row, true);
+}
+
 void handle_report_create(api_request *r, db_conn *db)
 {
     const char *why = NULL;
@@ -147,40 +152,8 @@ done:
 
 void handle_admin_reports(api_request *r, db_conn *db)
 {
-    const char *why = NULL;
-    char before[PARLEY_ID_STR_MAX + 1], fetch[16];
-    admin_page page;
-    PGresult *res;
-    json_t *list;
-    int rows, rc;
-
-    rc = admin_require(r, db);
-    if (rc != 1) {
-        if (rc < 0)
-            reply_internal(&r->reply);
-        return;
-    }
-    if (admin_page_parse(r->params, r->n_params, true, &page, &why) != 0) {
-        reply_bad_request(&r->reply, why);
-        return;
-    }
-    snprintf(before, sizeof before, "%" PRIu64, page.before);
-    /* One row more than the page tells whether there are more. */
-    snprintf(fetch, sizeof fetch, "%u", page.limit + 1);
-    res = DB_EXEC(db, STMT_REPORTS_LIST, page.status,
-                  page.has_before ? before : NULL, fetch);
-    if (res == NULL || (list = json_array()) == NULL) {
-        PQclear(res);
-        reply_internal(&r->reply);
-        return;
-    }
-    rows = PQntuples(res);
-    for (int i = 0; i < rows && i < (int)page.limit; i++)
-        json_array_append_new(list, report_object_new(res, i, true));
-    PQclear(res);
-    reply_json_new(&r->reply, MHD_HTTP_OK,
-                   json_pack("{s:o,s:b}", "reports", list, "has_more",
-                             rows > (int)page.limit));
+    admin_list_reply(r, db, STMT_REPORTS_LIST, true, "reports",
+                     admin_report_new);
 }
 
 void handle_admin_report_update(api_request *r, db_conn *db)
