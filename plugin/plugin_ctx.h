@@ -45,6 +45,7 @@ typedef struct parley_options {
     char *spool_dir;
     long queue_max;
     long batch_max;
+    long writer_linger_ms;
     long max_body_chars;
     long max_payload;
     long rate_per_s;

@@ -5,7 +5,10 @@
  * writer only when it waits for work, so a batch costs one wake-up however
  * many messages it holds.  The writer takes what is queued, up to batch_max
  * messages, or more (up to BATCH_GROWN_MAX) while a backlog builds, so that
- * one commit covers more rows.
+ * one commit covers more rows.  When it finds fewer than batch_max waiting,
+ * it lingers for more until the oldest has waited writer_linger_ms (group
+ * commit): at a steady rate a transaction then carries many messages
+ * instead of one or two, for at most that much more delay before the ack.
  *
  * A batch of messages is stored in one transaction: the change sequence is
  * reserved for it (parley_reserve_seq, whose row lock is held until commit
@@ -44,7 +47,6 @@
 #include "writer.h"
 
 #define STORE_STATEMENT "parley_store_batch"
-#define RESERVE_STATEMENT "parley_reserve_batch"
 #define RECEIPT_STATEMENT "parley_store_receipts"
 #define LAST_SEEN_STATEMENT "parley_store_last_seen"
 #define STOP_DEADLINE_MS 10000
@@ -95,15 +97,14 @@ static const char store_sql[] =
     " LEFT JOIN ins ON ins.sender_id = i.sender_id AND ins.txn = i.txn"
     " ORDER BY i.ord";
 
-/* The fast path: reserves $1 numbers of the change sequence (held until
- * commit) and answers the last one. */
-static const char reserve_sql[] = "SELECT parley_reserve_seq($1::int)";
-
-/* Opens the fast path's transaction.  The table lock comes first, so a
- * writer kept waiting for it (a long LOCK TABLE, DDL) does not hold the
- * change_counter lock that every other writer of changes needs. */
-static const char copy_begin_sql[] =
-    "BEGIN; LOCK TABLE messages IN ROW EXCLUSIVE MODE";
+/* Opens the fast path's transaction in one round trip and answers the last
+ * of the %zu numbers it reserves in the change sequence (their row lock is
+ * held until commit).  The table lock comes first, so a writer kept waiting
+ * for it (a long LOCK TABLE, DDL) does not hold the change_counter lock
+ * that every other writer of changes needs. */
+#define COPY_BEGIN_SQL                                                         \
+    "BEGIN; LOCK TABLE messages IN ROW EXCLUSIVE MODE;"                        \
+    " SELECT parley_reserve_seq(%zu)"
 static const char copy_sql[] =
     "COPY messages (" WRITER_COPY_COLUMNS ") FROM STDIN (FORMAT binary)";
 /* Input: $1 is a JSON array of rewritten receipts.  The newest pointer per
@@ -147,6 +148,7 @@ typedef struct writer_item {
     char *json;
     size_t len;
     uint32_t segment;
+    struct timespec queued; /* CLOCK_MONOTONIC, when it was enqueued */
     struct writer_item *next;
 } writer_item;
 
@@ -159,6 +161,9 @@ struct writer {
     writer_item *head, *tail;
     size_t count;
     bool idle; /* the thread waits for work: the next enqueue wakes it */
+    bool lingering; /* it waits for a small batch to fill: batch_max wakes it */
+    size_t batch_max;
+    int64_t linger_ms;
     bool stopping;
     int64_t stop_deadline_ms;
     PGconn *conn;
@@ -279,7 +284,6 @@ static int ensure_connection(writer *w)
             const char *name, *sql;
         } statements[] = {
             {STORE_STATEMENT, store_sql},
-            {RESERVE_STATEMENT, reserve_sql},
             {RECEIPT_STATEMENT, receipt_sql},
             {LAST_SEEN_STATEMENT, last_seen_sql},
         };
@@ -409,7 +413,9 @@ static PGresult *finish_bounded(writer *w, bool sent, int64_t deadline)
             break;
         if (PQresultStatus(next) == PGRES_COPY_IN && res == NULL)
             return next;
-        if (res == NULL || (result_ok(res) && !result_ok(next))) {
+        /* Of several statements sent together, the last result counts,
+         * unless an earlier one failed (the rest were then not run). */
+        if (res == NULL || result_ok(res)) {
             PQclear(res);
             res = next;
         } else {
@@ -587,7 +593,7 @@ static store_result copy_once(writer *w, writer_buf *data,
                               const size_t *seq_offsets, size_t n,
                               char *errbuf, size_t errsize)
 {
-    char count[24];
+    char begin[sizeof COPY_BEGIN_SQL + 24];
     PGresult *res;
     int64_t last;
 
@@ -595,13 +601,8 @@ static store_result copy_once(writer *w, writer_buf *data,
         snprintf(errbuf, errsize, "no database connection");
         return STORE_RETRY;
     }
-    res = exec_simple(w, copy_begin_sql);
-    if (res == NULL || !result_ok(res))
-        return copy_failed(w, res, errbuf, errsize);
-    PQclear(res);
-
-    snprintf(count, sizeof count, "%zu", n);
-    res = exec_bounded(w, RESERVE_STATEMENT, count);
+    snprintf(begin, sizeof begin, COPY_BEGIN_SQL, n);
+    res = exec_simple(w, begin);
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
         PQntuples(res) != 1)
         return copy_failed(w, res, errbuf, errsize);
@@ -996,10 +997,33 @@ static writer_item *take_batch(writer *w, size_t batch_max, size_t *n_out)
     return batch;
 }
 
+/* Waits (with w->lock held and something queued) until batch_max items are
+ * queued, the writer is being stopped or the oldest item has waited
+ * linger_ms: a small batch takes on company before it pays for a
+ * transaction, and what queued up during the last one waits no longer. */
+static void linger(writer *w)
+{
+    struct timespec until = w->head->queued;
+
+    if (w->linger_ms <= 0 || w->count >= w->batch_max || w->stopping)
+        return;
+    until.tv_sec += w->linger_ms / 1000;
+    until.tv_nsec += (w->linger_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    w->lingering = true;
+    while (w->lingering && !w->stopping) {
+        if (pthread_cond_timedwait(&w->cond, &w->lock, &until) == ETIMEDOUT)
+            break;
+    }
+    w->lingering = false;
+}
+
 static void *writer_main(void *arg)
 {
     writer *w = arg;
-    size_t batch_max = (size_t)w->ctx->opt.batch_max;
 
     for (;;) {
         writer_item *batch;
@@ -1015,7 +1039,8 @@ static void *writer_main(void *arg)
             pthread_mutex_unlock(&w->lock);
             break;
         }
-        batch = take_batch(w, batch_max, &n);
+        linger(w);
+        batch = take_batch(w, w->batch_max, &n);
         pthread_mutex_unlock(&w->lock);
 
         bool settled = store_batch(w, batch);
@@ -1041,11 +1066,21 @@ writer *writer_start(parley_ctx *ctx)
     if (w == NULL)
         return NULL;
     w->ctx = ctx;
+    w->batch_max = (size_t)ctx->opt.batch_max;
+    w->linger_ms = ctx->opt.writer_linger_ms;
     if (pthread_mutex_init(&w->lock, NULL) != 0) {
         free(w);
         return NULL;
     }
-    if (pthread_cond_init(&w->cond, NULL) != 0) {
+    pthread_condattr_t attr;
+    int rc = pthread_condattr_init(&attr);
+    if (rc == 0) {
+        rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        if (rc == 0)
+            rc = pthread_cond_init(&w->cond, &attr);
+        pthread_condattr_destroy(&attr);
+    }
+    if (rc != 0) {
         pthread_mutex_destroy(&w->lock);
         free(w);
         return NULL;
@@ -1070,6 +1105,7 @@ int writer_enqueue(writer *w, writer_kind kind, char *json, size_t len,
     it->len = len;
     it->segment = segment;
     it->next = NULL;
+    clock_gettime(CLOCK_MONOTONIC, &it->queued);
 
     pthread_mutex_lock(&w->lock);
     if (!force && w->count >= (size_t)w->ctx->opt.queue_max) {
@@ -1083,10 +1119,14 @@ int writer_enqueue(writer *w, writer_kind kind, char *json, size_t len,
         w->head = it;
     w->tail = it;
     w->count++;
-    /* One wake-up per batch: only a writer waiting for work needs one, and
-     * it takes everything queued by the time it runs. */
+    /* One wake-up per batch: only a writer waiting for work, or lingering
+     * over a batch that is now full, needs one, and it takes everything
+     * queued by the time it runs. */
     if (w->idle) {
         w->idle = false;
+        pthread_cond_signal(&w->cond);
+    } else if (w->lingering && w->count >= w->batch_max) {
+        w->lingering = false;
         pthread_cond_signal(&w->cond);
     }
     pthread_mutex_unlock(&w->lock);
