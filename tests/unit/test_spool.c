@@ -1,0 +1,356 @@
+/*
+ * test_spool.c - unit tests for plugin/spool.c, the local log that keeps
+ * accepted messages across a crash of the broker: records appended and not
+ * released are replayed by the next open, in order, whole; released ones are
+ * not; a process killed with SIGKILL right after appending loses nothing;
+ * a torn last record and the unused tail of a segment are skipped; a record
+ * larger than a segment gets a segment of its own; stored segments are
+ * deleted, and a clean close leaves files cut to what they hold.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "plugin/plugin_ctx.h"
+
+#define MAX_RECORDS 64
+
+typedef struct replayed {
+    size_t n;
+    char *records[MAX_RECORDS];
+    uint32_t segments[MAX_RECORDS];
+} replayed;
+
+static int collect(void *arg, uint32_t segment, const char *json, size_t len)
+{
+    replayed *r = arg;
+
+    assert_true(r->n < MAX_RECORDS);
+    r->records[r->n] = strndup(json, len);
+    r->segments[r->n] = segment;
+    r->n++;
+    return 0;
+}
+
+static void replayed_free(replayed *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->records[i]);
+    r->n = 0;
+}
+
+static int make_dir(void **state)
+{
+    char tmpl[] = "/tmp/parley-spool-XXXXXX";
+    char *dir = mkdtemp(tmpl);
+
+    assert_non_null(dir);
+    *state = strdup(dir);
+    return 0;
+}
+
+static int remove_dir(void **state)
+{
+    char *dir = *state;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[512];
+
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    if (d != NULL)
+        closedir(d);
+    rmdir(dir);
+    free(dir);
+    return 0;
+}
+
+/* Number of segment files in dir and their total size. */
+static size_t segment_files(const char *dir, off_t *total)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t n = 0;
+    char path[512];
+    struct stat st;
+
+    *total = 0;
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, "spool-", 6) != 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        assert_int_equal(stat(path, &st), 0);
+        *total += st.st_size;
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void replay_dir(const char *dir, replayed *r)
+{
+    spool *s = spool_open(dir);
+
+    assert_non_null(s);
+    assert_int_equal(spool_replay(s, collect, r), 0);
+    spool_close(s);
+}
+
+static void test_unreleased_records_come_back_in_order(void **state)
+{
+    const char *dir = *state;
+    spool *s = spool_open(dir);
+    replayed r = {0};
+    uint32_t seg;
+
+    assert_non_null(s);
+    seg = spool_append(s, "{\"n\":1}", 7);
+    assert_true(seg >= 1);
+    assert_int_equal(spool_append(s, "{\"n\":2}", 7), seg);
+    assert_int_equal(spool_append(s, "{\"n\":3}", 7), seg);
+    spool_close(s);
+
+    replay_dir(dir, &r);
+    assert_int_equal(r.n, 3);
+    assert_string_equal(r.records[0], "{\"n\":1}");
+    assert_string_equal(r.records[1], "{\"n\":2}");
+    assert_string_equal(r.records[2], "{\"n\":3}");
+    replayed_free(&r);
+}
+
+static void test_released_records_are_gone(void **state)
+{
+    const char *dir = *state;
+    spool *s = spool_open(dir);
+    replayed r = {0};
+    uint32_t seg;
+    off_t total;
+
+    assert_non_null(s);
+    seg = spool_append(s, "{\"n\":1}", 7);
+    spool_append(s, "{\"n\":2}", 7);
+    spool_release(s, seg, 2);
+    spool_close(s);
+
+    replay_dir(dir, &r);
+    assert_int_equal(r.n, 0);
+    assert_int_equal(segment_files(dir, &total), 0);
+}
+
+/* A replayed segment stays until every record in it is stored, and is
+ * deleted then. */
+static void test_replayed_segment_is_deleted_once_stored(void **state)
+{
+    const char *dir = *state;
+    spool *s = spool_open(dir);
+    replayed r = {0};
+    off_t total;
+
+    assert_non_null(s);
+    spool_append(s, "{\"n\":1}", 7);
+    spool_append(s, "{\"n\":2}", 7);
+    spool_close(s);
+
+    s = spool_open(dir);
+    assert_non_null(s);
+    assert_int_equal(spool_replay(s, collect, &r), 0);
+    assert_int_equal(r.n, 2);
+    spool_release(s, r.segments[0], 1);
+    assert_int_equal(segment_files(dir, &total), 2); /* old and current */
+    spool_release(s, r.segments[1], 1);
+    assert_int_equal(segment_files(dir, &total), 1); /* current only */
+    spool_close(s);
+    assert_int_equal(segment_files(dir, &total), 0);
+    replayed_free(&r);
+}
+
+/* The records are in the file the moment spool_append returns: a process
+ * killed right after loses none of them. */
+static void test_records_survive_sigkill(void **state)
+{
+    const char *dir = *state;
+    int ready[2];
+    pid_t child;
+    replayed r = {0};
+    char byte;
+
+    assert_int_equal(pipe(ready), 0);
+    child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        spool *s = spool_open(dir);
+        char rec[64];
+        if (s == NULL)
+            _exit(1);
+        for (int i = 0; i < 40; i++) {
+            int len = snprintf(rec, sizeof rec, "{\"n\":%d}", i);
+            if (spool_append(s, rec, (size_t)len) == 0)
+                _exit(2);
+        }
+        if (write(ready[1], "x", 1) != 1)
+            _exit(3);
+        for (;;)
+            pause();
+    }
+    close(ready[1]);
+    assert_int_equal(read(ready[0], &byte, 1), 1);
+    close(ready[0]);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+
+    replay_dir(dir, &r);
+    assert_int_equal(r.n, 40);
+    for (size_t i = 0; i < r.n; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "{\"n\":%zu}", i);
+        assert_string_equal(r.records[i], want);
+    }
+    replayed_free(&r);
+}
+
+/* A record cut short (no newline) is the last thing a killed process
+ * wrote and was never acknowledged: replay skips it and what follows. */
+static void test_torn_last_record_is_skipped(void **state)
+{
+    const char *dir = *state;
+    char path[512];
+    int fd;
+    replayed r = {0};
+    static const char content[] = "{\"n\":1}\n{\"n\":2}\n{\"n\":";
+
+    snprintf(path, sizeof path, "%s/spool-00000007.log", dir);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, content, sizeof content - 1),
+                     (ssize_t)(sizeof content - 1));
+    /* then the zero tail of an allocated segment */
+    assert_int_equal(ftruncate(fd, 65536), 0);
+    close(fd);
+
+    replay_dir(dir, &r);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.records[0], "{\"n\":1}");
+    assert_string_equal(r.records[1], "{\"n\":2}");
+    replayed_free(&r);
+}
+
+/* A record larger than a segment gets a segment of its own; the records
+ * around it keep their order. */
+static void test_record_larger_than_a_segment(void **state)
+{
+    const char *dir = *state;
+    size_t big_len = 9 * 1024 * 1024;
+    char *big = malloc(big_len);
+    spool *s = spool_open(dir);
+    replayed r = {0};
+
+    assert_non_null(big);
+    assert_non_null(s);
+    memset(big, 'x', big_len);
+    big[0] = '"';
+    big[big_len - 1] = '"';
+    assert_true(spool_append(s, "{\"n\":1}", 7) >= 1);
+    assert_true(spool_append(s, big, big_len) >= 1);
+    assert_true(spool_append(s, "{\"n\":3}", 7) >= 1);
+    spool_close(s);
+
+    replay_dir(dir, &r);
+    assert_int_equal(r.n, 3);
+    assert_string_equal(r.records[0], "{\"n\":1}");
+    assert_int_equal(strlen(r.records[1]), big_len);
+    assert_memory_equal(r.records[1], big, big_len);
+    assert_string_equal(r.records[2], "{\"n\":3}");
+    replayed_free(&r);
+    free(big);
+}
+
+/* A clean close cuts each kept segment to the records it holds. */
+static void test_close_cuts_segment_to_its_records(void **state)
+{
+    const char *dir = *state;
+    spool *s = spool_open(dir);
+    off_t total;
+
+    assert_non_null(s);
+    spool_append(s, "{\"n\":1}", 7);
+    spool_close(s);
+    assert_int_equal(segment_files(dir, &total), 1);
+    assert_int_equal(total, 8);
+}
+
+/* Once the current segment has grown and all its records are stored,
+ * new records go to a fresh one and the old file is deleted. */
+static void test_stored_current_segment_is_recycled(void **state)
+{
+    const char *dir = *state;
+    spool *s = spool_open(dir);
+    char rec[1024];
+    uint32_t first, seg = 0;
+    size_t n = 0;
+    off_t total;
+    replayed r = {0};
+
+    assert_non_null(s);
+    memset(rec, 'y', sizeof rec);
+    rec[0] = '"';
+    rec[sizeof rec - 1] = '"';
+    first = spool_append(s, rec, sizeof rec);
+    n = 1;
+    while (n < 2048) { /* 2 MiB, past the recycling size */
+        seg = spool_append(s, rec, sizeof rec);
+        assert_int_equal(seg, first);
+        n++;
+    }
+    spool_release(s, first, (uint32_t)n);
+    assert_int_equal(segment_files(dir, &total), 1);
+    seg = spool_append(s, "{\"n\":1}", 7);
+    assert_true(seg > first);
+    spool_close(s);
+
+    replay_dir(dir, &r);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.records[0], "{\"n\":1}");
+    replayed_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_unreleased_records_come_back_in_order, make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_released_records_are_gone,
+                                        make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(
+            test_replayed_segment_is_deleted_once_stored, make_dir,
+            remove_dir),
+        cmocka_unit_test_setup_teardown(test_records_survive_sigkill, make_dir,
+                                        remove_dir),
+        cmocka_unit_test_setup_teardown(test_torn_last_record_is_skipped,
+                                        make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_record_larger_than_a_segment,
+                                        make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_close_cuts_segment_to_its_records,
+                                        make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(
+            test_stored_current_segment_is_recycled, make_dir, remove_dir),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
