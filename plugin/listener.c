@@ -7,9 +7,15 @@
  * them to the main thread whole; from then on each notification parley-api
  * sends becomes work queued for the main thread: a membership change, a
  * user's new flags with a kick, or an event to publish on conv/{c}/event or
- * conv/{c}/receipt (docs/ARCHITECTURE.md lists them).  Notifications are applied in commit order after the
- * snapshot, and each is idempotent, so any overlap between the two
- * converges.  After a lost connection it reconnects and starts over.
+ * conv/{c}/receipt (docs/ARCHITECTURE.md lists them).  Notifications are
+ * applied in commit order after the snapshot, and each is idempotent, so
+ * any overlap between the two converges.  After a lost connection it
+ * reconnects and starts over.
+ *
+ * Before its first snapshot it also hands over the stamps (sender, txn, id,
+ * time) of the newest stored messages, so that a client resending after a
+ * restart of the broker gets its message's stored id live too, not a new
+ * one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +39,7 @@ struct listener {
     bool thread_started;
     int stop_pipe[2]; /* writing a byte to [1] stops the thread */
     PGconn *conn;
+    bool seeded; /* the recent stamps were handed over */
 };
 
 static bool stop_requested(listener *l, int timeout_ms)
@@ -273,6 +280,59 @@ done:
     json_decref(ev);
 }
 
+/* The stamps of the newest RECENT_TXN_CAPACITY stored messages, oldest
+ * first, as a RECENT_SEED item; NULL when they cannot be read (then a
+ * resend after the restart gets a fresh id live, and is still stored once
+ * and acked with the stored id). */
+static mainq_item *load_recent_stamps(PGconn *conn)
+{
+    char limit[24];
+    const char *params[1] = {limit};
+    PGresult *res;
+    mainq_item *item = NULL;
+    int rows;
+
+    snprintf(limit, sizeof limit, "%d", RECENT_TXN_CAPACITY);
+    res = PQexecParams(conn,
+                       "SELECT sender_id::text, txn, id::text,"
+                       " (extract(epoch FROM ts) * 1000)::bigint FROM ("
+                       "  SELECT sender_id, txn, id, ts FROM messages"
+                       "  ORDER BY id DESC LIMIT $1::int) m ORDER BY id",
+                       1, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        mosquitto_log_printf(MOSQ_LOG_WARNING,
+                             "parley: cannot load recent messages: %s",
+                             PQerrorMessage(conn));
+        goto done;
+    }
+    rows = PQntuples(res);
+    item = calloc(1, sizeof *item);
+    if (item == NULL ||
+        (rows > 0 && (item->stamps = calloc((size_t)rows,
+                                            sizeof *item->stamps)) == NULL)) {
+        free(item);
+        item = NULL;
+        goto done;
+    }
+    item->kind = MAINQ_RECENT_SEED;
+    for (int i = 0; i < rows; i++) {
+        recent_stamp *st = &item->stamps[item->n_stamps];
+        const char *txn = PQgetvalue(res, i, 1);
+        if (uuid_parse_n(PQgetvalue(res, i, 0), UUID_STR_LEN, &st->sender) !=
+                0 ||
+            (size_t)PQgetlength(res, i, 1) > PAYLOAD_TXN_MAX)
+            continue;
+        memcpy(st->txn, txn, (size_t)PQgetlength(res, i, 1) + 1);
+        st->id = strtoull(PQgetvalue(res, i, 2), NULL, 10);
+        st->ts_ms = strtoll(PQgetvalue(res, i, 3), NULL, 10);
+        item->n_stamps++;
+    }
+done:
+    PQclear(res);
+    return item;
+}
+
 /* Connects, listens and posts a snapshot.  Returns 0, or -1 to retry. */
 static int start_session(listener *l)
 {
@@ -294,6 +354,18 @@ static int start_session(listener *l)
         return -1;
     }
     PQclear(res);
+    if (!l->seeded) {
+        /* Posted before the first snapshot: connections are let in only
+         * once that is applied, so no client is stamped before the seed. */
+        mainq_item *seed = load_recent_stamps(l->conn);
+        if (seed != NULL) {
+            mosquitto_log_printf(MOSQ_LOG_INFO,
+                                 "parley: %zu recent message stamps loaded",
+                                 seed->n_stamps);
+            mainq_post(&l->ctx->queue, seed);
+        }
+        l->seeded = true;
+    }
     snapshot = load_memberships(l->conn);
     flags = load_user_flags(l->conn);
     item = calloc(1, sizeof *item);

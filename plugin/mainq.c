@@ -127,6 +127,7 @@ void mainq_item_free(mainq_item *item)
     free(item->payload);
     membership_cache_free(item->snapshot);
     user_flags_free(item->flags_snapshot);
+    free(item->stamps);
     free(item);
 }
 

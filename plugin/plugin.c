@@ -27,7 +27,6 @@ static const struct {
 
 /* Resends are recognised while their first copy is among the last this
  * many messages stamped. */
-#define RECENT_TXN_CAPACITY 65536
 
 /* Typing notices forwarded per user and conversation: one every 2 s. */
 #define TYPING_PER_S 0.5

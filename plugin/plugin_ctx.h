@@ -88,7 +88,19 @@ typedef enum mainq_kind {
     MAINQ_MEMBER_REMOVE,    /* one member removed */
     MAINQ_SPOOL_DONE,       /* records of a spool segment are stored */
     MAINQ_USER_FLAGS,       /* a user's flags changed; maybe disconnect */
+    MAINQ_RECENT_SEED,      /* stamps of the newest stored messages */
 } mainq_kind;
+
+/* Entries of the recent-txn table (ctx->recent). */
+#define RECENT_TXN_CAPACITY 65536
+
+/* One stored message's stamp, for the recent-txn table. */
+typedef struct recent_stamp {
+    uuid_bin sender;
+    uint64_t id;
+    int64_t ts_ms;
+    char txn[PAYLOAD_TXN_MAX + 1];
+} recent_stamp;
 
 typedef struct mainq_item {
     mainq_kind kind;
@@ -107,6 +119,8 @@ typedef struct mainq_item {
     bool announce_known;        /* MEMBER_SET: announce_only was read */
     uint32_t segment;           /* SPOOL_DONE */
     uint32_t count;             /* SPOOL_DONE */
+    recent_stamp *stamps;       /* RECENT_SEED, oldest first */
+    size_t n_stamps;            /* RECENT_SEED */
 } mainq_item;
 
 typedef struct mainq {
@@ -223,7 +237,9 @@ typedef struct parley_ctx {
     /* Set once the first snapshot of memberships and user flags is in
      * place (main thread only); until then connections are turned away. */
     bool members_loaded;
-    recent_txn *recent;        /* main thread only */
+    /* The last RECENT_TXN_CAPACITY stamps given, seeded at start with the
+     * newest stored messages (main thread only). */
+    recent_txn *recent;
     user_flags *flags;         /* main thread only */
     presence *presence;        /* main thread only */
     limiter *message_limiter;  /* per user, main thread only */

@@ -49,6 +49,15 @@ static void apply(parley_ctx *ctx, mainq_item *item)
     case MAINQ_PUBLISH:
         publish(item->topic, item->payload, item->payload_len, item->qos);
         break;
+    case MAINQ_RECENT_SEED:
+        /* Oldest first, so the newest are the last to be evicted; a stamp
+         * already held (from the spool's replay) keeps its first value. */
+        for (size_t i = 0; i < item->n_stamps; i++) {
+            const recent_stamp *st = &item->stamps[i];
+            recent_txn_put(ctx->recent, &st->sender, st->txn, st->id,
+                           st->ts_ms);
+        }
+        break;
     case MAINQ_MEMBERS_SNAPSHOT:
         membership_cache_free(ctx->members);
         ctx->members = item->snapshot;

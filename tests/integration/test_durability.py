@@ -171,6 +171,36 @@ def test_resend_after_restart_is_not_stored_twice(http, restartable, pair, open_
     assert stored["id"] == acked
 
 
+def test_resend_of_a_stored_message_after_restart_is_delivered_with_its_stored_id(
+        http, restartable, pair, open_peer):
+    """The first copy was stored and acked before the restart (so it is no
+    longer in the spool); the client resends anyway.  The broker seeds its
+    table of recent stamps from the database at start, so the live copy
+    other members get carries the stored id and time: one message, not
+    two."""
+    sender, reader, conv = pair
+    topic = f"conv/{conv}/m"
+    first = open_peer(sender, subscribe=[sender.inbox])
+    txn = new_txn("stored")
+    first.publish_ok(topic, text_message(txn, "said once"))
+    first_id = first.wait_ack(sender.inbox, txn, timeout=STORE_WAIT)
+    [stored] = [m for m in history_messages(http, reader, conv) if m["txn"] == txn]
+    assert stored["id"] == first_id
+    restartable.stop("broker")
+    first.close()
+    restartable.start("broker")
+
+    listening = open_peer(reader, device="listening", subscribe=[topic])
+    again = open_peer(sender, device="again", subscribe=[sender.inbox])
+    again.publish_ok(topic, text_message(txn, "said once"))
+    live = listening.wait_for(topic, lambda m: isinstance(m.json, dict)
+                              and m.json.get("txn") == txn).json
+    assert live["id"] == first_id
+    assert live["ts"] == stored["ts"]
+    assert again.wait_ack(sender.inbox, txn, timeout=STORE_WAIT) == first_id
+    assert stored_count(restartable.stack, sender, conv, txn) == 1
+
+
 def test_api_answers_right_after_the_database_restarts(http, restartable, new_user):
     """Every parley-api worker holds a database connection that a restart of
     PostgreSQL breaks; the next requests must still be answered (reconnect
