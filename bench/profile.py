@@ -2,9 +2,12 @@
 """profile.py - where Parley spends its time under benchmark load, for the
 people who optimise it (docs/PERFORMANCE.md quotes its output).
 
-    bench/profile.py broker [SECONDS]   perf profile of the broker process
+    bench/profile.py broker [SECONDS [SHAPE]]
+                                        perf profile of the broker process
                                         (main thread, writer, listener) under
-                                        the 10 -> 1 QoS 1 flat-out load
+                                        a QoS 1 flat-out load: SHAPE fanin
+                                        (10 -> 1, the default) or fanout
+                                        (1 -> 50)
     bench/profile.py api [SECONDS]      perf profile of parley-api under the
                                         history load (wrk, 8 connections)
     bench/profile.py writer [ROWS [EXISTING]]
@@ -79,11 +82,13 @@ def perf(pid, seconds, out):
     return "\n\n".join(parts)
 
 
-def profile_broker(seconds, cleanup, rundir):
-    parley, topo, build = setup(cleanup, rundir)
-    plan = shapes.write_plan(rundir / "fanin.plan", topo, "fanin", parley)
+def profile_broker(seconds, cleanup, rundir, shape="fanin"):
+    # fan-out needs 51 users (one publisher, 50 subscribers)
+    parley, topo, build = setup(cleanup, rundir, users=51 if shape == "fanout" else 11)
+    plan = shapes.write_plan(rundir / f"{shape}.plan", topo, shape, parley)
     loadgen = procs.Loadgen(build / "bench" / "parley-loadgen")
-    argv = loadgen.argv(plan, parley.port, mode="flow", qos=1, rate=0, window=4,
+    argv = loadgen.argv(plan, parley.port, mode="flow", qos=1, rate=0,
+                        window=8 if shape == "fanout" else 4,
                         ack_window=1000, warmup=1, duration=seconds + 1, drain=10,
                         run_id="p" + secrets.token_hex(3), broker_pid=parley.pid,
                         db_pid=parley.db_pid)
@@ -188,7 +193,7 @@ def main(argv):
         return 2
     what = argv[1]
     arg = int(argv[2]) if len(argv) > 2 else (1000 if what == "writer" else 10)
-    existing = int(argv[3]) if len(argv) > 3 else 300000
+    existing = int(argv[3]) if len(argv) > 3 and what == "writer" else 300000
     cleanup = Cleanup()
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
     rundir = Path(tempfile.mkdtemp(prefix=f"parley-profile-{what}-"))
@@ -198,8 +203,13 @@ def main(argv):
             raise BenchError("perf not found (Debian package linux-perf)")
         if what == "writer":
             profile_writer(arg, existing, cleanup, rundir)
+        elif what == "broker":
+            shape = argv[3] if len(argv) > 3 else "fanin"
+            if shape not in ("fanin", "fanout"):
+                raise BenchError(f"unknown shape {shape!r} (fanin or fanout)")
+            profile_broker(arg, cleanup, rundir, shape)
         else:
-            {"broker": profile_broker, "api": profile_api}[what](arg, cleanup, rundir)
+            profile_api(arg, cleanup, rundir)
         return 0
     except BenchError as e:
         log(str(e))

@@ -14,7 +14,8 @@
  * reserved for it (parley_reserve_seq, whose row lock is held until commit
  * so that numbers become visible in order), then the rows are sent with a
  * binary COPY straight into messages, their columns read from the rewritten
- * JSON here.  COPY cannot skip a row that is already stored, so when it
+ * JSON here: one query string and two round trips, the commit included.
+ * COPY cannot skip a row that is already stored, so when it
  * fails for the content (a resend or a replay already stored, a
  * conversation deleted meanwhile) the transaction is rolled back and the
  * batch goes through the prepared JSON statement instead, which inserts with
@@ -97,16 +98,18 @@ static const char store_sql[] =
     " LEFT JOIN ins ON ins.sender_id = i.sender_id AND ins.txn = i.txn"
     " ORDER BY i.ord";
 
-/* Opens the fast path's transaction in one round trip and answers the last
- * of the %zu numbers it reserves in the change sequence (their row lock is
- * held until commit).  The table lock comes first, so a writer kept waiting
- * for it (a long LOCK TABLE, DDL) does not hold the change_counter lock
- * that every other writer of changes needs. */
-#define COPY_BEGIN_SQL                                                         \
-    "BEGIN; LOCK TABLE messages IN ROW EXCLUSIVE MODE;"                        \
-    " SELECT parley_reserve_seq(%zu)"
-static const char copy_sql[] =
-    "COPY messages (" WRITER_COPY_COLUMNS ") FROM STDIN (FORMAT binary)";
+/* The fast path's transaction, sent as one query string: the statements
+ * of one string form one transaction, committed when the last (the COPY)
+ * is done, before its result is sent.  So a batch costs two round trips:
+ * this string, answered with the last of the %zu numbers it reserves in
+ * the change sequence (their row lock is held until commit) and the start
+ * of the COPY; then the rows.  The table lock comes first, so a writer
+ * kept waiting for it (a long LOCK TABLE, DDL) does not hold the
+ * change_counter lock that every other writer of changes needs. */
+#define COPY_TRANSACTION_SQL                                                   \
+    "LOCK TABLE messages IN ROW EXCLUSIVE MODE;"                               \
+    " SELECT parley_reserve_seq(%zu);"                                         \
+    " COPY messages (" WRITER_COPY_COLUMNS ") FROM STDIN (FORMAT binary)"
 /* Input: $1 is a JSON array of rewritten receipts.  The newest pointer per
  * (conv, user, kind) in the batch is stored if it moves forward; the rows
  * returned (by input position) are the receipts to fan out. */
@@ -392,14 +395,18 @@ static void abandon(writer *w)
 }
 
 /* Flushes what was sent and waits for its results.  Returns the first
- * failed result if any, else the first result; a COPY IN result is
- * returned as soon as it arrives.  Returns NULL (connection dropped) when
- * sending failed, no answer came before deadline, or the writer is stopping
- * past its deadline. */
-static PGresult *finish_bounded(writer *w, bool sent, int64_t deadline)
+ * failed result if any, else the last one; a COPY IN result is returned as
+ * soon as it arrives, the result before it (if any) in *before_copy when
+ * that is not NULL.  Returns NULL (connection dropped) when sending failed,
+ * no answer came before deadline, or the writer is stopping past its
+ * deadline. */
+static PGresult *finish_results(writer *w, bool sent, int64_t deadline,
+                                PGresult **before_copy)
 {
     PGresult *res = NULL, *next;
 
+    if (before_copy != NULL)
+        *before_copy = NULL;
     if (!sent || !flush_bounded(w, deadline))
         goto lost;
     for (;;) {
@@ -411,8 +418,14 @@ static PGresult *finish_bounded(writer *w, bool sent, int64_t deadline)
         next = PQgetResult(w->conn);
         if (next == NULL)
             break;
-        if (PQresultStatus(next) == PGRES_COPY_IN && res == NULL)
+        if (PQresultStatus(next) == PGRES_COPY_IN) {
+            /* Only statements that succeeded come before a COPY. */
+            if (before_copy != NULL)
+                *before_copy = res;
+            else
+                PQclear(res);
             return next;
+        }
         /* Of several statements sent together, the last result counts,
          * unless an earlier one failed (the rest were then not run). */
         if (res == NULL || result_ok(res)) {
@@ -430,6 +443,11 @@ lost:
     return NULL;
 }
 
+static PGresult *finish_bounded(writer *w, bool sent, int64_t deadline)
+{
+    return finish_results(w, sent, deadline, NULL);
+}
+
 /* Sends a prepared statement with one text parameter and waits for its
  * result without ever blocking for long (see finish_bounded). */
 static PGresult *exec_bounded(writer *w, const char *statement,
@@ -445,18 +463,6 @@ static PGresult *exec_bounded(writer *w, const char *statement,
     return finish_bounded(
         w, PQsendQueryPrepared(w->conn, statement, 1, values, NULL, NULL, 0),
         deadline);
-}
-
-/* Runs constant SQL (no parameters) like exec_bounded. */
-static PGresult *exec_simple(writer *w, const char *sql)
-{
-    int64_t deadline = parley_now_ms() + STATEMENT_TIMEOUT_MS;
-
-    if (PQsetnonblocking(w->conn, 1) != 0) {
-        abandon(w);
-        return NULL;
-    }
-    return finish_bounded(w, PQsendQuery(w->conn, sql), deadline);
 }
 
 /* Runs one prepared statement over items (passed as one JSON array).
@@ -532,14 +538,14 @@ static store_result exec_retrying(writer *w, const char *statement,
 
 /* ----- the fast path: binary COPY in a transaction ----- */
 
-/* Ends a fast-path transaction that failed at res (NULL: no answer, the
- * connection is already dropped).  Returns STORE_RETRY for a transient
- * failure, STORE_REJECTED when the content was refused. */
+/* Reports a fast-path transaction that failed at res (NULL: no answer, the
+ * connection is already dropped); the failure ended it.  Returns
+ * STORE_RETRY for a transient failure, STORE_REJECTED when the content was
+ * refused. */
 static store_result copy_failed(writer *w, PGresult *res, char *errbuf,
                                 size_t errsize)
 {
     store_result out;
-    PGresult *rb;
 
     if (res == NULL) {
         snprintf(errbuf, errsize, "the database did not answer");
@@ -554,11 +560,10 @@ static store_result copy_failed(writer *w, PGresult *res, char *errbuf,
         drop_connection(w);
         return out;
     }
-    /* Leave the connection outside any transaction, or drop it. */
-    rb = exec_simple(w, "ROLLBACK");
-    if (rb != NULL && PQresultStatus(rb) != PGRES_COMMAND_OK)
+    /* An error ends the statements of one query string and their
+     * transaction; a connection left in any other state is not reused. */
+    if (PQtransactionStatus(w->conn) != PQTRANS_IDLE)
         drop_connection(w);
-    PQclear(rb);
     return out;
 }
 
@@ -588,44 +593,49 @@ static PGresult *copy_send(writer *w, const writer_buf *data,
 }
 
 /* Stores the n rows encoded in data (seq fields at seq_offsets) in one
- * transaction: the sequence numbers, the COPY, the commit. */
+ * transaction (see COPY_TRANSACTION_SQL). */
 static store_result copy_once(writer *w, writer_buf *data,
                               const size_t *seq_offsets, size_t n,
                               char *errbuf, size_t errsize)
 {
-    char begin[sizeof COPY_BEGIN_SQL + 24];
-    PGresult *res;
-    int64_t last;
+    char sql[sizeof COPY_TRANSACTION_SQL + 24];
+    PGresult *res, *reserved;
+    int64_t last, deadline;
 
     if (ensure_connection(w) != 0) {
         snprintf(errbuf, errsize, "no database connection");
         return STORE_RETRY;
     }
-    snprintf(begin, sizeof begin, COPY_BEGIN_SQL, n);
-    res = exec_simple(w, begin);
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
-        PQntuples(res) != 1)
+    if (PQsetnonblocking(w->conn, 1) != 0) {
+        abandon(w);
+        snprintf(errbuf, errsize, "the database connection failed");
+        return STORE_RETRY;
+    }
+    snprintf(sql, sizeof sql, COPY_TRANSACTION_SQL, n);
+    deadline = parley_now_ms() + STATEMENT_TIMEOUT_MS;
+    res = finish_results(w, PQsendQuery(w->conn, sql), deadline, &reserved);
+    if (res == NULL || PQresultStatus(res) != PGRES_COPY_IN)
         return copy_failed(w, res, errbuf, errsize);
-    last = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    if (reserved == NULL || PQresultStatus(reserved) != PGRES_TUPLES_OK ||
+        PQntuples(reserved) != 1) {
+        /* Cannot happen; the connection is mid-COPY, so start over. */
+        PQclear(reserved);
+        PQclear(res);
+        abandon(w);
+        snprintf(errbuf, errsize, "unexpected answer to the sequence");
+        return STORE_RETRY;
+    }
+    last = strtoll(PQgetvalue(reserved, 0, 0), NULL, 10);
+    PQclear(reserved);
     PQclear(res);
     for (size_t i = 0; i < n; i++)
         writer_copy_set_seq(data, seq_offsets[i], last - (int64_t)n + 1 +
                                                       (int64_t)i);
 
-    int64_t deadline = parley_now_ms() + STATEMENT_TIMEOUT_MS;
-    res = finish_bounded(w, PQsendQuery(w->conn, copy_sql), deadline);
-    if (res == NULL || PQresultStatus(res) != PGRES_COPY_IN)
-        return copy_failed(w, res, errbuf, errsize);
-    PQclear(res);
+    /* The COPY's result comes after the commit.  No answer leaves the
+     * outcome unknown: the retry then finds the rows stored and takes the
+     * JSON statement, which answers the stored ids. */
     res = copy_send(w, data, deadline);
-    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
-        return copy_failed(w, res, errbuf, errsize);
-    PQclear(res);
-
-    /* No answer to the commit leaves its outcome unknown: the retry then
-     * finds the rows stored and takes the JSON statement, which answers
-     * the stored ids. */
-    res = exec_simple(w, "COMMIT");
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
         return copy_failed(w, res, errbuf, errsize);
     PQclear(res);
