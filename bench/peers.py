@@ -37,11 +37,14 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 # Plugin options for benchmarks: a per-user rate limit that never refuses,
 # and a writer queue long enough to hold a flood while PostgreSQL is held.
+# BENCH_PLUGIN_OPTS adds more, "name value" pairs separated by commas
+# (e.g. "writer_linger_ms 10,batch_max 2000"), to try other settings.
 PARLEY_PLUGIN_OPTS = """\
 plugin_opt_rate_per_s 1000000
 plugin_opt_rate_burst 10000000
 plugin_opt_queue_max 2000000
-"""
+""" + "".join(f"plugin_opt_{o.strip()}\n"
+              for o in os.environ.get("BENCH_PLUGIN_OPTS", "").split(",") if o.strip())
 
 
 class Peer:

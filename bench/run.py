@@ -42,6 +42,8 @@ Settings (environment; full / smoke defaults):
   BENCH_KEEP              1 keeps the run directory (logs, plans)
   BENCH_LOADGEN           the load generator (default $PARLEY_BUILD/bench/parley-loadgen)
   BENCH_DYNSEC_PLUGIN     /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so
+  BENCH_PLUGIN_OPTS       more Parley plugin options, "name value" pairs
+                          separated by commas (e.g. "writer_linger_ms 10")
 Exit status: 0 when every section ran (goals missed are reported, not
 failed), 1 when a section failed or, for smoke, nothing flowed; 2 usage.
 """
