@@ -7,7 +7,8 @@
 
 Nothing here sleeps a fixed time to let something happen: every wait polls a
 condition and the timeout only bounds how long a test waits for what should
-happen (PARLEY_TEST_TIMEOUT seconds by default, 10).  To show that something
+happen (PARLEY_TEST_TIMEOUT seconds by default, 20: generous for a slow or
+loaded machine, and free when things work).  To show that something
 does *not* happen, prefer a sentinel: publish something that must arrive
 after it, wait for that, then check.
 
@@ -45,7 +46,7 @@ import paho.mqtt.client as paho
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK_SCRIPT = ROOT / "scripts" / "stack"
-DEFAULT_TIMEOUT = float(os.environ.get("PARLEY_TEST_TIMEOUT", "10"))
+DEFAULT_TIMEOUT = float(os.environ.get("PARLEY_TEST_TIMEOUT", "20"))
 
 MQTTv31 = paho.MQTTv31
 MQTTv311 = paho.MQTTv311
@@ -657,8 +658,13 @@ class MqttClient:
             raise MqttError(f"publish to {topic}: {paho.error_string(info.rc)}")
         if not wait:
             return info
-        mid = info.mid
-        self._wait(lambda: mid in self._published, timeout, f"PUBACK for {topic} (mid {mid})")
+        return self.wait_puback(info.mid, timeout, what=f"PUBACK for {topic} (mid {info.mid})")
+
+    def wait_puback(self, mid, timeout=None, what=None):
+        """Waits for the PUBACK (QoS 1) or PUBCOMP (QoS 2) of the publish
+        with message id mid (e.g. from publish(wait=False).mid) and returns
+        its reason code, as publish() does."""
+        self._wait(lambda: mid in self._published, timeout, what or f"PUBACK for mid {mid}")
         with self._cond:
             return self._published.pop(mid)
 
