@@ -309,6 +309,15 @@ class Api:
             account.update(data)
         return data
 
+    def fresh(self, account, min_left=300):
+        """Returns account (an Account), first refreshed in place if its
+        access token expires within min_left seconds: for accounts a
+        module-scoped fixture keeps, which on a slow machine may outlive
+        the API's 15-minute access tokens."""
+        if jwt_claims(account)["exp"] - time.time() < min_left:
+            self.refresh(account)
+        return account
+
     def logout(self, token, refresh_token=None, everywhere=False):
         """Logs out (token: an access token or an Account, whose refresh
         token is sent unless refresh_token is given)."""

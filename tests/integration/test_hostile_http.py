@@ -732,9 +732,7 @@ def test_bad_bodies_change_nothing_for_authenticated_calls(port, api, alice, bod
 
 
 @pytest.fixture(scope="module")
-def strangers(stack, api):
-    """bob and carol's conversation with a message, and eve who is in
-    neither."""
+def _strangers(stack, api):
     bob, carol, eve = (api.register(password=PASSWORD) for _ in range(3))
     conv = api.create_conversation(bob, [carol])
     m = stack.mqtt()
@@ -743,6 +741,15 @@ def strangers(stack, api):
     finally:
         m.close_all()
     return {"bob": bob, "carol": carol, "eve": eve, "conv": conv["id"], "msg": ack["id"]}
+
+
+@pytest.fixture
+def strangers(api, _strangers):
+    """bob and carol's conversation with a message, and eve who is in
+    neither (their access tokens renewed when a slow run needs it)."""
+    for name in ("bob", "carol", "eve"):
+        api.fresh(_strangers[name])
+    return _strangers
 
 
 def _id_calls(conv, msg):

@@ -425,15 +425,39 @@ def room(api, mqtt):
     return open_room(api, mqtt)
 
 
+# A shared room is replaced once its access tokens have less than this left
+# (the API's tokens live 15 minutes; the broker closes a connection whose
+# token expired, and this module can take longer than that on a slow machine).
+SHARED_ROOM_MIN_TOKEN_LEFT_S = 300
+
+
 @pytest.fixture(scope="module")
-def shared_room(stack, api):
-    """One room for the tests that leave its membership alone (each uses
-    words and device names of its own)."""
-    mqtt = stack.mqtt()
+def _shared_rooms(stack):
+    """The current shared room and its MQTT clients, closed at the end."""
+    state = {"room": None, "mqtt": None}
     try:
-        yield open_room(api, mqtt)
+        yield state
     finally:
-        mqtt.close_all()
+        if state["mqtt"] is not None:
+            state["mqtt"].close_all()
+
+
+@pytest.fixture
+def shared_room(stack, api, _shared_rooms):
+    """One room for the tests that leave its membership alone (each uses
+    words and device names of its own); a new one once the tokens of the
+    current one are about to expire."""
+    room = _shared_rooms["room"]
+    if room is not None:
+        left = min(parley.jwt_claims(a)["exp"] for a in
+                   (room.owner, room.member, room.witness, room.outsider)) - time.time()
+        if left < SHARED_ROOM_MIN_TOKEN_LEFT_S:
+            _shared_rooms["mqtt"].close_all()
+            room = None
+    if room is None:
+        _shared_rooms["mqtt"] = stack.mqtt()
+        room = _shared_rooms["room"] = open_room(api, _shared_rooms["mqtt"])
+    return room
 
 
 def remove_member(api, room):
