@@ -940,6 +940,12 @@ def stack_environment(build=None, san=None):
     env.pop("PARLEY_DATABASE_URL", None)
     if os.environ.get("PARLEY_TEST_DATABASE_URL"):
         env["PARLEY_DATABASE_URL"] = os.environ["PARLEY_TEST_DATABASE_URL"]
+    # scripts/stack waits 30 s for each service to answer unless told
+    # otherwise; a slow or loaded machine may need longer, and the wait
+    # costs nothing when the services come up quickly.  (Under a wrapper
+    # such as valgrind the script's own default is longer still.)
+    if not env.get("PARLEY_BROKER_WRAPPER"):
+        env.setdefault("PARLEY_STACK_TIMEOUT", "90")
     env.setdefault("PARLEY_API_BIN", str(build / "parley-api"))
     env.setdefault("PARLEY_PLUGIN", str(build / "parley.so"))
     if str(san) == "1":
