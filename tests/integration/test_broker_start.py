@@ -84,7 +84,7 @@ plugin_opt_node_id 0
                             env=env)
     try:
         parley.wait_for(lambda: proc.poll() is not None or _listening(port),
-                        30, "the private broker to listen")
+                        90, "the private broker to listen")
         assert proc.poll() is None, log.read_text() if log.exists() else "no log"
         yield port, log
     finally:
@@ -115,5 +115,5 @@ def test_connections_are_turned_away_until_memberships_are_loaded(unready_broker
     for _ in range(3):
         assert first_answer(port) == b""
         time.sleep(0.5)
-    parley.wait_for(lambda: "memberships not loaded yet" in log.read_text(), 10,
+    parley.wait_for(lambda: "memberships not loaded yet" in log.read_text(), 30,
                     "the broker to log why it turned the connection away")

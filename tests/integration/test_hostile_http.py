@@ -248,7 +248,7 @@ class StrictApi:
                 return request(self.port, "GET", "/healthz", timeout=2).status == 200
             except OSError:
                 return False
-        wait_for(answers, timeout=30, what="the strict parley-api")
+        wait_for(answers, timeout=90, what="the strict parley-api")
 
     def log_text(self):
         return self.log_path.read_text(errors="replace")
