@@ -62,6 +62,15 @@ USERS = 4
 # Rate limits out of the way: the load is the point, not the limiter.
 UNLIMITED = {"rate_per_s": 1000000, "rate_burst": 10000000}
 FREEZE_S = 20
+# The pinger's keepalive.  paho sends PINGREQ up to a second late (its loop
+# wakes once a second) and the broker gives up after 1.5 keepalives, so with
+# 2 s a client thread stalled for a moment on a loaded machine was enough to
+# be dropped.  5 s still catches a broker that stops serving its clients
+# while PostgreSQL is down or frozen for longer than that.
+PINGER_KEEPALIVE_S = 5
+# How long a probe CONNECT during the freeze may take: well under the freeze,
+# so a CONNECT that waits for the database still fails.
+PROBE_CONNECT_S = 10
 RSS_BOUND_MB = 50
 STORE_WAIT = 120
 API_WORKERS = 6  # concurrent request loops against parley-api in scenario 4
@@ -208,10 +217,11 @@ def test_database_restarted_immediately_mid_load_loses_no_accepted_message(fault
     """`pg_ctl restart -m immediate` under load.  Publishes during the outage
     are refused with busy or held; nothing is acked before it is stored;
     afterwards every accepted message is stored once and acked; a client
-    with a 2 s keepalive and every publisher stay connected throughout."""
+    with a short keepalive and every publisher stay connected throughout."""
     stack = fault_stack(**UNLIMITED)
     api, accounts, conv = chat_room(stack)
-    pinger = parley.connect(accounts[0], device="pinger", port=stack.mqtt_port, keepalive=2)
+    pinger = parley.connect(accounts[0], device="pinger", port=stack.mqtt_port,
+                            keepalive=PINGER_KEEPALIVE_S)
     prefix = new_prefix("pgrst")
     load = start_load(stack, conv, accounts, RATE, prefix)
     try:
@@ -231,7 +241,8 @@ def test_database_restarted_immediately_mid_load_loses_no_accepted_message(fault
 
     tally = Tally(load, stack, prefix)
     report_tally("db_restart", tally,
-                 f"sent while PostgreSQL restarted: {after_restart - at_restart}; keepalive-2s "
+                 f"sent while PostgreSQL restarted: {after_restart - at_restart}; "
+                 f"keepalive-{PINGER_KEEPALIVE_S}s "
                  f"client connected throughout: {pinger_connected}")
     assert pinger_connected, "the broker stopped answering pings while PostgreSQL restarted"
     assert [p.unexpected_disconnects for p in load.publishers] == [0] * USERS
@@ -251,7 +262,8 @@ def test_frozen_database_fills_the_queue_refuses_with_busy_and_drains(fault_stac
     once and acked."""
     stack = fault_stack(queue_max=200, **UNLIMITED)
     api, accounts, conv = chat_room(stack)
-    pinger = parley.connect(accounts[0], device="pinger", port=stack.mqtt_port, keepalive=2)
+    pinger = parley.connect(accounts[0], device="pinger", port=stack.mqtt_port,
+                            keepalive=PINGER_KEEPALIVE_S)
     prefix = new_prefix("frz")
     load = start_load(stack, conv, accounts, RATE, prefix)
     rss, connects, connect_failures = [], 0, []
@@ -266,7 +278,7 @@ def test_frozen_database_fills_the_queue_refuses_with_busy_and_drains(fault_stac
                 rss.append(broker_rss_mb(stack))
                 try:
                     probe = parley.connect(accounts[1], device=f"frozen{connects}",
-                                           port=stack.mqtt_port, timeout=5)
+                                           port=stack.mqtt_port, timeout=PROBE_CONNECT_S)
                     probe.disconnect()
                 except AssertionError as e:
                     connect_failures.append(str(e))
@@ -295,7 +307,8 @@ def test_frozen_database_fills_the_queue_refuses_with_busy_and_drains(fault_stac
                  f"busy={busy_frozen} connects={connects - len(connect_failures)}/{connects} "
                  f"broker RSS {baseline:.1f} MB -> max {max(rss):.1f} MB")
     assert connect_failures == [], f"CONNECTs failed while PostgreSQL was frozen: {connect_failures}"
-    assert pinger_ok_frozen and pinger_connected, "the keepalive-2s client was dropped"
+    assert pinger_ok_frozen and pinger_connected, \
+        f"the keepalive-{PINGER_KEEPALIVE_S}s client was dropped"
     assert [p.unexpected_disconnects for p in load.publishers] == [0] * USERS
     assert busy_frozen > 0, "the queue of 200 never filled: no publish was refused with busy"
     assert growth < RSS_BOUND_MB, f"broker RSS grew by {growth:.1f} MB while PostgreSQL was frozen"

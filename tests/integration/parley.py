@@ -7,7 +7,8 @@
 
 Nothing here sleeps a fixed time to let something happen: every wait polls a
 condition and the timeout only bounds how long a test waits for what should
-happen (PARLEY_TEST_TIMEOUT seconds by default, 10).  To show that something
+happen (PARLEY_TEST_TIMEOUT seconds by default, 20: generous for a slow or
+loaded machine, and free when things work).  To show that something
 does *not* happen, prefer a sentinel: publish something that must arrive
 after it, wait for that, then check.
 
@@ -45,7 +46,7 @@ import paho.mqtt.client as paho
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK_SCRIPT = ROOT / "scripts" / "stack"
-DEFAULT_TIMEOUT = float(os.environ.get("PARLEY_TEST_TIMEOUT", "10"))
+DEFAULT_TIMEOUT = float(os.environ.get("PARLEY_TEST_TIMEOUT", "20"))
 
 MQTTv31 = paho.MQTTv31
 MQTTv311 = paho.MQTTv311
@@ -176,6 +177,28 @@ class ApiError(AssertionError):
         )
 
 
+def retry_throttled(send, enabled=True, attempts=30):
+    """send() (an HTTP exchange returning an answer with .status and
+    .headers) until it is not 429, sleeping Retry-After seconds in between.
+
+    For registrations made only as a test's setup: all come from
+    127.0.0.1, whose registration budget (300, then 2 a second) a quick
+    run of the whole suite can use up.  Tests of the throttle itself send
+    their own requests."""
+    answer = send()
+    for _ in range(attempts if enabled else 0):
+        if answer.status != 429:
+            break
+        headers = {k.lower(): v for k, v in dict(answer.headers or {}).items()}
+        try:
+            wait = float(headers.get("retry-after", "1"))
+        except ValueError:
+            wait = 1.0
+        time.sleep(min(max(wait, 0.1), 10.0))
+        answer = send()
+    return answer
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None  # a 3xx comes back as the response itself
@@ -267,9 +290,11 @@ class Api:
 
     def call(self, method, path, expect=(200, 201, 204), **kw):
         """request(), but returns the parsed body and raises ApiError unless
-        the status is in expect (a status or a tuple of them)."""
+        the status is in expect (a status or a tuple of them).  With
+        retry_throttled=True a 429 is waited out (see retry_throttled())."""
         expect = (expect,) if isinstance(expect, int) else tuple(expect)
-        resp = self.request(method, path, **kw)
+        retry = kw.pop("retry_throttled", False)
+        resp = retry_throttled(lambda: self.request(method, path, **kw), retry)
         if resp.status not in expect:
             raise ApiError(method, path, resp, expect)
         return resp.json
@@ -284,7 +309,8 @@ class Api:
         body = {"username": username, "password": password}
         if display_name is not None:
             body["display_name"] = display_name
-        user = self.call("POST", "/v1/auth/register", expect=201, json=body)
+        user = self.call("POST", "/v1/auth/register", expect=201, json=body,
+                         retry_throttled=True)
         account = self.login(username, password, device=device)
         account.setdefault("user", user)
         return account
@@ -307,6 +333,15 @@ class Api:
         if account is not None:
             account.update(data)
         return data
+
+    def fresh(self, account, min_left=300):
+        """Returns account (an Account), first refreshed in place if its
+        access token expires within min_left seconds: for accounts a
+        module-scoped fixture keeps, which on a slow machine may outlive
+        the API's 15-minute access tokens."""
+        if jwt_claims(account)["exp"] - time.time() < min_left:
+            self.refresh(account)
+        return account
 
     def logout(self, token, refresh_token=None, everywhere=False):
         """Logs out (token: an access token or an Account, whose refresh
@@ -657,8 +692,13 @@ class MqttClient:
             raise MqttError(f"publish to {topic}: {paho.error_string(info.rc)}")
         if not wait:
             return info
-        mid = info.mid
-        self._wait(lambda: mid in self._published, timeout, f"PUBACK for {topic} (mid {mid})")
+        return self.wait_puback(info.mid, timeout, what=f"PUBACK for {topic} (mid {info.mid})")
+
+    def wait_puback(self, mid, timeout=None, what=None):
+        """Waits for the PUBACK (QoS 1) or PUBCOMP (QoS 2) of the publish
+        with message id mid (e.g. from publish(wait=False).mid) and returns
+        its reason code, as publish() does."""
+        self._wait(lambda: mid in self._published, timeout, what or f"PUBACK for mid {mid}")
         with self._cond:
             return self._published.pop(mid)
 
@@ -925,6 +965,12 @@ def stack_environment(build=None, san=None):
     env.pop("PARLEY_DATABASE_URL", None)
     if os.environ.get("PARLEY_TEST_DATABASE_URL"):
         env["PARLEY_DATABASE_URL"] = os.environ["PARLEY_TEST_DATABASE_URL"]
+    # scripts/stack waits 30 s for each service to answer unless told
+    # otherwise; a slow or loaded machine may need longer, and the wait
+    # costs nothing when the services come up quickly.  (Under a wrapper
+    # such as valgrind the script's own default is longer still.)
+    if not env.get("PARLEY_BROKER_WRAPPER"):
+        env.setdefault("PARLEY_STACK_TIMEOUT", "90")
     env.setdefault("PARLEY_API_BIN", str(build / "parley-api"))
     env.setdefault("PARLEY_PLUGIN", str(build / "parley.so"))
     if str(san) == "1":

@@ -48,13 +48,25 @@ def ordered_keys(text):
 
 
 @pytest.fixture(scope="module")
-def owner(api):
+def _owner(api):
     return api.register()
 
 
 @pytest.fixture(scope="module")
-def outsider(api):
+def _outsider(api):
     return api.register()
+
+
+# The accounts live as long as the module; api.fresh() renews an access token
+# that a slow run of the module would otherwise see expire.
+@pytest.fixture
+def owner(api, _owner):
+    return api.fresh(_owner)
+
+
+@pytest.fixture
+def outsider(api, _outsider):
+    return api.fresh(_outsider)
 
 
 def new_conversation(api, owner):

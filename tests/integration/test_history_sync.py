@@ -910,8 +910,8 @@ def test_password_change_revokes_tokens_disconnects_devices_and_the_new_one_work
 
     assert resp.status == 200, resp
     assert api.get("/v1/me", user).status == 401  # the old access token
-    phone.wait_disconnected(timeout=10)
-    desktop.wait_disconnected(timeout=10)
+    phone.wait_disconnected()
+    desktop.wait_disconnected()
     assert mqtt.refused(user, device="phone") in CONNACK_REFUSED
     assert api.post("/v1/auth/refresh",
                     json={"refresh_token": user.refresh_token}).status == 401

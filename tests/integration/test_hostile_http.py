@@ -135,9 +135,11 @@ def _request_once(port, method, path, body, token, source, headers, timeout):
         conn.close()
 
 
-def raw_exchange(port, data, source=None, timeout=15, shut_write=False):
-    """Sends raw bytes, then reads until the server closes (or timeout).
-    Returns (bytes read, how it ended: "closed", "reset" or "timeout")."""
+def raw_exchange(port, data, source=None, timeout=15, shut_write=False, until=None):
+    """Sends raw bytes, then reads until the server closes (or timeout
+    seconds pass without a byte, or until(bytes read so far) is true).
+    Returns (bytes read, how it ended: "closed", "reset", "timeout" or
+    "until")."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
                                  source_address=(source, 0) if source else None)
     out = b""
@@ -150,6 +152,8 @@ def raw_exchange(port, data, source=None, timeout=15, shut_write=False):
             if not chunk:
                 return out, "closed"
             out += chunk
+            if until is not None and until(out):
+                return out, "until"
     except socket.timeout:
         return out, "timeout"
     except (ConnectionResetError, BrokenPipeError):
@@ -244,7 +248,7 @@ class StrictApi:
                 return request(self.port, "GET", "/healthz", timeout=2).status == 200
             except OSError:
                 return False
-        wait_for(answers, timeout=30, what="the strict parley-api")
+        wait_for(answers, timeout=90, what="the strict parley-api")
 
     def log_text(self):
         return self.log_path.read_text(errors="replace")
@@ -311,27 +315,53 @@ def test_throttled_answers_carry_no_tokens(port, alice):
         assert b"access_token" not in a.body and b"refresh_token" not in a.body
 
 
+PAIR_PERIOD_S = 3600 / STRICT["--login-pair-per-hour"]  # the pair's budget refills one guess per period
+
+
+def _exhaust_pair(port, user, source, last_password):
+    """Three wrong guesses for (user, source), then one more login with
+    last_password.  Returns its answer, or None if the four took a whole
+    pair period or more: the budget may then rightly have refilled a guess
+    (each scrypt check can be slow on a loaded machine), so the answer
+    proves nothing."""
+    started = time.monotonic()
+    for _ in range(3):
+        assert_error(login(port, user, "bad password!", source), 401)
+    last = login(port, user, last_password, source)
+    if time.monotonic() - started >= PAIR_PERIOD_S:
+        return None
+    return last
+
+
 def test_retry_after_is_honoured_and_a_success_clears_the_pair(strict_api, stack):
     api = parley.Api(f"http://127.0.0.1:{strict_api.port}")
-    user = unique_name("bf")
-    assert register(strict_api.port, user, source=fresh_source()).status == 201
-    me = fresh_source()
-    for _ in range(3):
-        assert_error(login(strict_api.port, user, "bad password!", me), 401)
-    retry = assert_rate_limited(login(strict_api.port, user, PASSWORD, me))
-    assert retry <= 2  # one guess every 2 s
+    # A fresh user and address for each try: a try the machine was too
+    # slow for (see _exhaust_pair) leaves budgets behind.
+    for _ in range(5):
+        user = unique_name("bf")
+        assert register(strict_api.port, user, source=fresh_source()).status == 201
+        me = fresh_source()
+        limited = _exhaust_pair(strict_api.port, user, me, PASSWORD)
+        if limited is None:
+            continue
+        retry = assert_rate_limited(limited)
+        assert retry <= 2  # one guess every 2 s
 
-    # After Retry-After the right password gets through.
-    def logged_in():
-        a = login(strict_api.port, user, PASSWORD, me)
-        assert a.status in (200, 429), a
-        return a.status == 200
-    time.sleep(retry)
-    wait_for(logged_in, timeout=10, what="a login after Retry-After")
-    # The success forgot the pair's failures: three more guesses pass.
-    for _ in range(3):
-        assert_error(login(strict_api.port, user, "bad password!", me), 401)
-    assert_rate_limited(login(strict_api.port, user, "bad password!", me))
+        # After Retry-After the right password gets through.
+        def logged_in():
+            a = login(strict_api.port, user, PASSWORD, me)
+            assert a.status in (200, 429), a
+            return a.status == 200
+        time.sleep(retry)
+        wait_for(logged_in, timeout=30, what="a login after Retry-After")
+        # The success forgot the pair's failures: three more guesses pass.
+        limited = _exhaust_pair(strict_api.port, user, me, "bad password!")
+        if limited is None:
+            continue
+        assert_rate_limited(limited)
+        break
+    else:
+        pytest.skip(f"four logins never fitted in {PAIR_PERIOD_S:g} s on this machine")
     assert api.get("/healthz").status == 200
 
 
@@ -386,10 +416,12 @@ def test_registrations_are_throttled_per_address(strict_api, stack):
 # ================================================================== slow clients
 
 
-def _trickle(socks, dead, stop):
+def _trickle(socks, dead, stop, pace):
     """Keeps each connection busy with one header byte every 0.3 s, so the
     idle timeout alone would never close them; adds those the server
-    closed to dead."""
+    closed to dead.  pace["last"] (when the connections were last fed,
+    monotonic) and pace["max_gap"] (the longest any went unfed) record
+    whether a stalled machine let them idle after all."""
     while not stop.is_set():
         for s in socks:
             if s in dead:
@@ -398,6 +430,9 @@ def _trickle(socks, dead, stop):
                 s.send(b"X")
             except OSError:
                 dead.add(s)
+        now = time.monotonic()
+        pace["max_gap"] = max(pace["max_gap"], now - pace["last"])
+        pace["last"] = now
         stop.wait(0.3)
 
 
@@ -408,6 +443,7 @@ def test_slowloris_from_one_address_does_not_starve_another(strict_api):
     socks, dead = [], set()
     stop = threading.Event()
     trickler = None
+    pace = {"last": time.monotonic(), "max_gap": 0.0}
     try:
         for _ in range(30):
             s = socket.create_connection(("127.0.0.1", strict_api.port), timeout=5)
@@ -416,12 +452,13 @@ def test_slowloris_from_one_address_does_not_starve_another(strict_api):
                 s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
             except OSError:
                 pass  # refused over the limit: closed by the server
-        trickler = threading.Thread(target=_trickle, args=(socks, dead, stop), daemon=True)
+        trickler = threading.Thread(target=_trickle, args=(socks, dead, stop, pace),
+                                    daemon=True)
         trickler.start()
         deadline = time.monotonic() + 3 * STRICT["--connection-timeout"]
         served = 0
         while time.monotonic() < deadline:
-            answer = request(strict_api.port, "GET", "/healthz", source="127.0.0.2", timeout=5)
+            answer = request(strict_api.port, "GET", "/healthz", source="127.0.0.2", timeout=15)
             assert answer.status == 200, answer
             served += 1
             time.sleep(0.2)
@@ -441,7 +478,13 @@ def test_slowloris_from_one_address_does_not_starve_another(strict_api):
                 open_now += 1
             except OSError:
                 pass
-        assert 1 <= open_now <= STRICT["--per-ip-connections"], open_now
+        assert open_now <= STRICT["--per-ip-connections"], open_now
+        # Unless the machine stalled the trickle for a whole idle timeout
+        # (then the server rightly closed the connections as idle), some
+        # are still open.
+        idle = max(pace["max_gap"], time.monotonic() - pace["last"])
+        if idle < STRICT["--connection-timeout"]:
+            assert open_now >= 1, (open_now, pace)
     finally:
         stop.set()
         if trickler is not None:
@@ -549,6 +592,25 @@ def test_content_length_smaller_than_sent_cuts_the_body(port, stack):
     assert request(port, "GET", "/healthz").status == 200
 
 
+def _complete_answers(raw):
+    """How many complete HTTP answers (head and Content-Length body) raw
+    holds, one after the other."""
+    count = 0
+    while True:
+        end = raw.find(b"\r\n\r\n")
+        if end < 0:
+            return count
+        length = 0
+        for line in raw[:end].split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+        if len(raw) < end + 4 + length:
+            return count
+        raw = raw[end + 4 + length:]
+        count += 1
+
+
 def test_bytes_past_content_length_are_not_a_second_request(port, stack):
     """The extra bytes after a complete body are a smuggled request; they
     must not register a second user."""
@@ -560,7 +622,9 @@ def test_bytes_past_content_length_are_not_a_second_request(port, stack):
     smuggled = (b"POST /v1/auth/register HTTP/1.1\r\nHost: x\r\nContent-Length: "
                 + str(len(smuggled_body)).encode() + b"\r\n\r\n" + smuggled_body)
     # Framed honestly, pipelining is legitimate: both are answered in order.
-    raw, _ = raw_exchange(port, head1 + body1 + smuggled, timeout=5)
+    # (The connection stays open after them: read until both are in.)
+    raw, _ = raw_exchange(port, head1 + body1 + smuggled, timeout=30,
+                          until=lambda got: _complete_answers(got) >= 2)
     assert raw.count(b"HTTP/1.1 201") == 2, raw
     # Framed with two lengths, the first request is refused and the
     # connection closed before the rest is read as a request.
@@ -572,7 +636,7 @@ def test_bytes_past_content_length_are_not_a_second_request(port, stack):
     head3 = (b"POST /v1/auth/register HTTP/1.1\r\nHost: x\r\nContent-Length: "
              + str(len(body3)).encode() + b"\r\nContent-Length: "
              + str(len(body3) + len(smuggled4)).encode() + b"\r\n\r\n")
-    raw, _ = raw_exchange(port, head3 + body3 + smuggled4, timeout=5)
+    raw, _ = raw_exchange(port, head3 + body3 + smuggled4)
     assert status_of(raw) == 400, raw
     assert b"201" not in raw
     assert not user_exists(stack, third) and not user_exists(stack, fourth)
@@ -681,9 +745,7 @@ def test_bad_bodies_change_nothing_for_authenticated_calls(port, api, alice, bod
 
 
 @pytest.fixture(scope="module")
-def strangers(stack, api):
-    """bob and carol's conversation with a message, and eve who is in
-    neither."""
+def _strangers(stack, api):
     bob, carol, eve = (api.register(password=PASSWORD) for _ in range(3))
     conv = api.create_conversation(bob, [carol])
     m = stack.mqtt()
@@ -692,6 +754,15 @@ def strangers(stack, api):
     finally:
         m.close_all()
     return {"bob": bob, "carol": carol, "eve": eve, "conv": conv["id"], "msg": ack["id"]}
+
+
+@pytest.fixture
+def strangers(api, _strangers):
+    """bob and carol's conversation with a message, and eve who is in
+    neither (their access tokens renewed when a slow run needs it)."""
+    for name in ("bob", "carol", "eve"):
+        api.fresh(_strangers[name])
+    return _strangers
 
 
 def _id_calls(conv, msg):

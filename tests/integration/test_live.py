@@ -262,9 +262,11 @@ def test_backward_or_repeated_receipt_changes_nothing_and_is_not_delivered(api, 
 
     b.publish(receipt, {"type": "read", "up_to": older})  # backward
     b.publish(receipt, {"type": "read", "up_to": newer})  # not forward either
-    # Barrier: the other pointer moves forward, and is fanned out after them.
+    # Barrier: the other pointer moves forward, and is fanned out after them
+    # (to each client on its own connection, so each waits for it).
     b.publish(receipt, {"type": "delivered", "up_to": newer})
     a.wait_message(receipt, {"type": "delivered", "up_to": newer})
+    b.wait_message(receipt, {"type": "delivered", "up_to": newer})
 
     assert [r["up_to"] for r in received_json(a, receipt, {"type": "read"})] == [newer]
     assert [r["up_to"] for r in received_json(b, receipt, {"type": "read"})] == [newer]
@@ -471,17 +473,18 @@ def test_offline_is_announced_after_the_grace_with_last_seen_and_stored(
 
     left_from = now_ms()
     device.disconnect()
-    left_by = now_ms()
 
-    offline = c.wait_message(topic, {"state": "offline"}, timeout=GRACE_S + 10).json
+    offline = c.wait_message(topic, {"state": "offline"}, timeout=GRACE_S + 20).json
     seen_at = now_ms()
     assert set(offline) == {"state", "last_seen"}, offline
-    # Not announced before the grace ran out (seen_at is after the arrival).
-    assert seen_at - offline["last_seen"] >= TUNED_GRACE_MS - 20, (seen_at, offline)
     assert_is_ms_timestamp(offline["last_seen"])
-    # last_seen is when the device left (same host's clock), not when the
-    # grace ran out.
-    assert left_from - 1000 <= offline["last_seen"] <= left_by + 1000, (left_from, offline)
+    # last_seen is when the device left (same host's clock): not before the
+    # disconnect, and not when the grace ran out either, since the
+    # announcement came at least the grace after it (seen_at is after the
+    # arrival).  No upper bound from the client's side: a loaded broker may
+    # notice the disconnect a while after the client sent it.
+    assert offline["last_seen"] >= left_from - 1000, (left_from, offline)
+    assert seen_at - offline["last_seen"] >= TUNED_GRACE_MS - 20, (seen_at, offline)
 
     stored = wait_for(lambda: last_seen_ms(tuned_stack, a_id), what="users.last_seen")
     assert abs(stored - offline["last_seen"]) <= 1, (stored, offline)
@@ -513,22 +516,33 @@ def test_user_stays_online_while_another_device_is_connected(tuned_api, tuned_mq
 
 
 def test_reconnect_within_the_grace_announces_nothing(tuned_api, tuned_mqtt):
-    room = open_room(tuned_api, tuned_mqtt, {"a": [], "c": ["d1"]})
-    topic = presence_topic(room.users["a"])
-    c = room.client("c")
-    subscribe_when_allowed(c, topic)
-    first = room.connect("a", "phone", subscribe=False)
-    c.wait_message(topic, {"state": "online"})
+    # The premise is a reconnect well within the grace.  A machine that
+    # stalls for most of the grace between the disconnect and the CONNACK
+    # breaks it (the offline may then rightly be announced), so the
+    # scenario is tried again with fresh users; the client's gap bounds
+    # the broker's (its disconnect comes after `started`, its CONNACK
+    # before the gap is measured).
+    gaps = []
+    for _ in range(5):
+        room = open_room(tuned_api, tuned_mqtt, {"a": [], "c": ["d1"]})
+        topic = presence_topic(room.users["a"])
+        c = room.client("c")
+        subscribe_when_allowed(c, topic)
+        first = room.connect("a", "phone", subscribe=False)
+        c.wait_message(topic, {"state": "online"})
 
-    started = time.monotonic()
-    first.disconnect()
-    # Away for a third of the grace: longer than the broker's scans for
-    # expired graces (250 ms), so only the grace itself keeps this quiet.
-    time.sleep(GRACE_S / 3)
-    again = room.connect("a", "phone", subscribe=False)
-    gap = time.monotonic() - started
-    if gap >= GRACE_S * 0.8:
-        pytest.skip(f"the reconnect took {gap:.2f} s, too close to the {GRACE_S} s grace")
+        started = time.monotonic()
+        first.disconnect()
+        # Away for a third of the grace: longer than the broker's scans for
+        # expired graces (250 ms), so only the grace itself keeps this quiet.
+        time.sleep(GRACE_S / 3)
+        again = room.connect("a", "phone", subscribe=False)
+        gaps.append(time.monotonic() - started)
+        if gaps[-1] < GRACE_S * 0.8:
+            break
+        tuned_mqtt.close_all()
+    else:
+        pytest.skip(f"every reconnect took too long for the {GRACE_S} s grace: {gaps}")
 
     assert_stays_false(lambda: c.messages(topic, {"state": "offline"}), GRACE_S + 1.0,
                        "an offline announcement after a quick reconnect")
@@ -557,6 +571,22 @@ def test_device_taking_over_its_own_client_id_still_goes_offline_in_the_end(
     assert len(c.messages(topic, {"state": "online"})) == 1
 
 
+def connect_short_lived(stack, mqtt, account, attempts=3, **kw):
+    """Connects account's device "short" with a freshly minted token that
+    expires TOKEN_LIFETIME_S from now; returns (client, token, exp).  A
+    refusal that came only once the token had (nearly) expired means the
+    machine stalled for the whole lifetime before the CONNECT was handled:
+    that is tried again with a new token; any other refusal fails."""
+    for attempt in range(attempts):
+        exp = int(time.time()) + TOKEN_LIFETIME_S
+        token = mint_token(stack_jwt_secret(stack), account.id, exp)
+        try:
+            return mqtt.connect(account, token=token, device="short", **kw), token, exp
+        except parley.MqttRefused:
+            if time.time() < exp - 1 or attempt == attempts - 1:
+                raise
+
+
 def test_user_whose_only_connection_is_closed_by_the_broker_goes_offline(
         tuned_stack, tuned_api, tuned_mqtt):
     room = open_room(tuned_api, tuned_mqtt, {"a": [], "c": ["d1"]})
@@ -564,9 +594,7 @@ def test_user_whose_only_connection_is_closed_by_the_broker_goes_offline(
     topic = presence_topic(a)
     c = room.client("c")
     subscribe_when_allowed(c, topic)
-    exp = int(time.time()) + TOKEN_LIFETIME_S
-    token = mint_token(stack_jwt_secret(tuned_stack), a.id, exp)
-    device = tuned_mqtt.connect(a, token=token, device="short")
+    device, token, exp = connect_short_lived(tuned_stack, tuned_mqtt, a)
     c.wait_message(topic, {"state": "online"})
 
     device.wait_disconnected(timeout=exp - time.time() + 15)  # its token expired
@@ -601,9 +629,7 @@ def test_connection_is_closed_when_its_token_expires(tuned_stack, tuned_api, tun
                                                      transport):
     room = open_room(tuned_api, tuned_mqtt, {"a": [], "b": ["d1"]})
     a = room.users["a"]
-    exp = int(time.time()) + TOKEN_LIFETIME_S
-    token = mint_token(stack_jwt_secret(tuned_stack), a.id, exp)
-    short = tuned_mqtt.connect(a, token=token, device="short", transport=transport)
+    short, token, exp = connect_short_lived(tuned_stack, tuned_mqtt, a, transport=transport)
     lasting = room.connect("a", "lasting")  # the API's 15-minute token
 
     rc = short.wait_disconnected(timeout=exp - time.time() + 15)
@@ -727,11 +753,14 @@ def test_rate_limited_mqtt5_publisher_gets_reason_135_for_each_refused_message(
     count = 3 * TUNED_RATE_BURST
     txns = [parley.new_txn() for _ in range(count)]
 
-    # One at a time, each waiting for its PUBACK.
-    reasons = {t: a.publish(room.topic("m"), {"txn": t, "type": "text", "body": "v5"})
-               for t in txns}
+    # Pipelined (within paho's default window of 20 in flight, the broker's
+    # receive maximum) so that even a slow machine sends them faster than
+    # the bucket refills; each PUBACK is matched to its message by mid.
+    infos = {t: a.publish(room.topic("m"), {"txn": t, "type": "text", "body": "v5"},
+                          wait=False) for t in txns}
+    reasons = {t: a.wait_puback(info.mid, timeout=60) for t, info in infos.items()}
 
-    outcomes = wait_outcomes(a, txns)
+    outcomes = wait_outcomes(a, txns, timeout=60)
     refused = {t for t in txns if outcomes[t][0][0] == "error"}
     assert refused, "nothing was rate limited"
     assert all(outcomes[t][0][1]["code"] == "rate_limited" for t in refused)
@@ -773,7 +802,7 @@ def test_logout_everywhere_disconnects_every_device_of_the_user(api, mqtt):
     api.logout(room.users["a"], everywhere=True)
 
     for device in ("phone", "desktop"):
-        room.client("a", device).wait_disconnected(timeout=10)
+        room.client("a", device).wait_disconnected()
     # Other users stay.
     assert room.client("b").connected
     room.send("b", "still connected")
@@ -784,7 +813,7 @@ def test_logout_everywhere_old_access_token_no_longer_connects(api, mqtt):
     device = mqtt.connect(a)
 
     api.logout(a, everywhere=True)
-    device.wait_disconnected(timeout=10)
+    device.wait_disconnected()
 
     assert mqtt.refused(a) in CONNACK_REFUSED
 
@@ -801,8 +830,8 @@ def test_broker_drops_and_refuses_tokens_issued_before_tokens_valid_after(api, m
               "   json_build_object('type', 'sessions_revoked', 'user', :'u')::text)",
               u=a.id)
 
-    phone.wait_disconnected(timeout=10)
-    desktop.wait_disconnected(timeout=10)
+    phone.wait_disconnected()
+    desktop.wait_disconnected()
     assert mqtt.refused(a, device="phone") in CONNACK_REFUSED
     assert bystander.connected
     assert bystander.subscribe(f"user/{b.id}/inbox")[0] in (0, 1)
