@@ -30,6 +30,7 @@ static const struct option_spec {
     {"queue_max", OPT_LONG, offsetof(parley_options, queue_max), 1, 10000000, false},
     {"batch_max", OPT_LONG, offsetof(parley_options, batch_max), 1, 100000, false},
     {"writer_linger_ms", OPT_LONG, offsetof(parley_options, writer_linger_ms), 0, 1000, false},
+    {"writer_nice", OPT_LONG, offsetof(parley_options, writer_nice), 0, 19, false},
     {"max_body_chars", OPT_LONG, offsetof(parley_options, max_body_chars), 1, 1000000, false},
     {"max_payload", OPT_LONG, offsetof(parley_options, max_payload), 64, 16 * 1024 * 1024, false},
     {"rate_per_s", OPT_LONG, offsetof(parley_options, rate_per_s), 1, 1000000, false},
@@ -71,6 +72,7 @@ static int set_defaults(parley_options *o)
     o->queue_max = 20000;
     o->batch_max = 1000;
     o->writer_linger_ms = 5;
+    o->writer_nice = 10;
     o->max_body_chars = 4000;
     o->max_payload = 16 * 1024;
     o->rate_per_s = 20;

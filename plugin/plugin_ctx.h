@@ -46,6 +46,7 @@ typedef struct parley_options {
     long queue_max;
     long batch_max;
     long writer_linger_ms;
+    long writer_nice;
     long max_body_chars;
     long max_payload;
     long rate_per_s;

@@ -39,6 +39,8 @@
 #include <errno.h>
 #include <libpq-fe.h>
 #include <poll.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1034,6 +1036,22 @@ static void linger(writer *w)
 static void *writer_main(void *arg)
 {
     writer *w = arg;
+
+    /* On a busy machine the broker's thread, which answers clients, goes
+     * first: storing can wait a few milliseconds (and then takes larger
+     * batches).  Raising one's own nice value needs no privilege. */
+    if (w->ctx->opt.writer_nice > 0) {
+        id_t self = (id_t)gettid();
+        int nice;
+        errno = 0;
+        nice = getpriority(PRIO_PROCESS, self);
+        if (errno == 0) {
+            nice += (int)w->ctx->opt.writer_nice;
+            if (setpriority(PRIO_PROCESS, self, nice > 19 ? 19 : nice) != 0)
+                mosquitto_log_printf(MOSQ_LOG_WARNING,
+                                     "parley: cannot lower the writer's priority");
+        }
+    }
 
     for (;;) {
         writer_item *batch;
