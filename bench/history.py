@@ -5,8 +5,8 @@ generated with INSERT ... SELECT generate_series (history_data.sql).
 
 Both at BENCH_HISTORY_CLIENTS concurrent clients (wrk: connections over
 two threads; pgbench: clients over two threads, -M prepared like the API,
-the statements one authenticated history request runs: the account check
-and the page, see history_pgbench.sql),
+the one statement an authenticated history request runs: the account check
+folded into the page, see history_pgbench.sql),
 for BENCH_HISTORY_SECONDS per round after a short warm-up; medians over
 rounds.  pgbench's per-transaction log gives its percentiles.
 """

@@ -86,28 +86,41 @@ typedef struct stmt_def {
     " LEFT JOIN conv_events e ON p.src = 3 AND e.seq = p.seq"                  \
     " ORDER BY p.seq"
 
-/* A history page (handlers_messages.h) in one statement: no row when $2 is
- * not a member of conversation $1; otherwise one row, the whole reply
+/* The account check of a bearer token's user (bearer.h): the columns
+ * USER_AUTH_COL_* of db.h, from users u. */
+#define USER_AUTH_COLS                                                         \
+    "coalesce(floor(extract(epoch FROM u.tokens_valid_after))::bigint, 0),"    \
+    " coalesce(u.banned_until > now(), false)"
+
+/* A history page (handlers_messages.h) in one statement, with the account
+ * check of its reader $2 folded in (one round trip instead of two): no row
+ * when $2 has no account; otherwise USER_AUTH_COLS, then NULL when $2 is
+ * not a member of conversation $1, or the whole reply
  * {"messages":[...],"has_more":...} as JSON text: at most $3 messages of
  * the conversation past the bound (range: "" or a condition on x.id using
  * $4), read in the given order, listed newest first, each made by
  * parley_message_json_text (schema/006).  has_more: the page is full and
  * one more message lies beyond its far end (edge: min or max of its ids,
  * beyond: the comparison that looks past it), an index probe rather than
- * one row more turned into JSON.  The members row is the outer side, so
- * nothing is read for a non-member. */
+ * one row more turned into JSON.  The users row, then the members row are
+ * the outer sides, so nothing is read for a non-member.  The page is built
+ * for a member whatever the account's state; parley-api sends it only
+ * when the account stands. */
 #define HISTORY_SQL(range, order, edge, beyond)                               \
-    "SELECT '{\"messages\":[' || coalesce(p.items, '')"                       \
-    " || '],\"has_more\":' || CASE WHEN p.n = $3::int AND EXISTS"              \
+    "SELECT " USER_AUTH_COLS ", h.page FROM users u LEFT JOIN LATERAL ("      \
+    " SELECT '{\"messages\":[' || coalesce(p.items, '')"                      \
+    " || '],\"has_more\":' || CASE WHEN p.n = $3::int AND EXISTS"             \
     " (SELECT 1 FROM messages y WHERE y.conv_id = mb.conv_id"                  \
     "  AND y.id " beyond " p.edge) THEN 'true' ELSE 'false' END || '}'"        \
+    " AS page"                                                                 \
     " FROM members mb CROSS JOIN LATERAL ("                                    \
     "  SELECT string_agg(q.j, ',' ORDER BY q.id DESC) AS items,"               \
     "  " edge "(q.id) AS edge, count(*) AS n FROM ("                           \
     "   SELECT x.id, parley_message_json_text(x) AS j FROM messages x"         \
     "   WHERE x.conv_id = mb.conv_id" range                                    \
     "   ORDER BY x.id " order " LIMIT $3::int) q) p"                           \
-    " WHERE mb.conv_id = $1 AND mb.user_id = $2"
+    " WHERE mb.conv_id = $1 AND mb.user_id = u.id) h ON true"                  \
+    " WHERE u.id = $2"
 
 static const stmt_def stmts[STMT_COUNT] = {
     [STMT_HEALTH] = {"health", "SELECT 1", 0},
@@ -192,10 +205,8 @@ static const stmt_def stmts[STMT_COUNT] = {
          5},
 
     [STMT_USER_AUTH] = {"user_auth",
-                        "SELECT coalesce(floor(extract(epoch FROM"
-                        " tokens_valid_after))::bigint, 0),"
-                        " coalesce(banned_until > now(), false)"
-                        " FROM users WHERE id = $1",
+                        "SELECT " USER_AUTH_COLS " FROM users u"
+                        " WHERE u.id = $1",
                         1},
     [STMT_USER_REVOKE_TOKENS] = {"user_revoke_tokens",
                                  "UPDATE users SET tokens_valid_after = now()"

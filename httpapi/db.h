@@ -85,6 +85,18 @@ typedef enum db_stmt {
     STMT_COUNT
 } db_stmt;
 
+/* The columns of STMT_USER_AUTH for the user of a bearer token (bearer.h):
+ * tokens_valid_after in whole seconds (0 for never) and whether a ban
+ * lasts; no row when the account does not exist.  The history statements
+ * carry the same columns first, for the user $2, with the page after
+ * them: they check the account in the same round trip. */
+#define USER_AUTH_COL_VALID_AFTER 0
+#define USER_AUTH_COL_BANNED 1
+#define USER_AUTH_NCOLS 2
+/* STMT_HISTORY_*: the reply's JSON text, NULL when $2 may not read
+ * conversation $1 (not a member, or no such conversation). */
+#define HISTORY_COL_PAGE USER_AUTH_NCOLS
+
 /* A connection and which statements it has prepared. */
 typedef struct db_conn db_conn;
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bearer.h"
 #include "events.h"
 #include "ids.h"
 #include "objects.h"
@@ -80,19 +81,22 @@ int history_query_parse(const query_param *params, size_t n, history_query *out,
     return 0;
 }
 
-/* The reply is built whole by PostgreSQL (STMT_HISTORY_* in db.c, one
- * round trip that also checks membership) and sent as the text it comes
- * in: parsing and printing every message again here cost most of the
- * server's time per page. */
+/* The reply is built whole by PostgreSQL (STMT_HISTORY_* in db.c) and
+ * sent as the text it comes in: parsing and printing every message again
+ * here cost most of the server's time per page.  The route takes the
+ * account check over (AUTH_ACCOUNT_IN_HANDLER, bearer.h): the same
+ * statement checks the account, so a page costs one round trip. */
 void handle_messages_list(api_request *r, db_conn *db)
 {
     const char *conv = r->route.conv, *why = NULL;
     char bound[PARLEY_ID_STR_MAX + 1], limit[16];
     history_query q;
+    bearer_status st;
     PGresult *res;
 
     if (history_query_parse(r->params, r->n_params, &q, &why) != 0) {
-        reply_bad_request(&r->reply, why);
+        if (bearer_account_stands(r, db))
+            reply_bad_request(&r->reply, why);
         return;
     }
     snprintf(limit, sizeof limit, "%u", q.limit);
@@ -111,16 +115,18 @@ void handle_messages_list(api_request *r, db_conn *db)
         res = DB_EXEC(db, STMT_HISTORY_LATEST, conv, r->claims.sub, limit);
         break;
     }
-    if (res == NULL) {
-        reply_internal(&r->reply);
+    st = bearer_account_decide(r, res, &why);
+    if (bearer_refuse(r, st, why)) {
+        PQclear(res);
         return;
     }
-    /* No row: not a member, or no such conversation; the same answer. */
-    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
+    /* No page: not a member, or no such conversation; the same answer. */
+    if (PQgetisnull(res, 0, HISTORY_COL_PAGE))
         reply_not_found(&r->reply);
     else
-        reply_json_text(&r->reply, MHD_HTTP_OK, PQgetvalue(res, 0, 0),
-                        (size_t)PQgetlength(res, 0, 0));
+        reply_json_text(&r->reply, MHD_HTTP_OK,
+                        PQgetvalue(res, 0, HISTORY_COL_PAGE),
+                        (size_t)PQgetlength(res, 0, HISTORY_COL_PAGE));
     PQclear(res);
 }
 

@@ -10,7 +10,11 @@
  *                 right after `after`, so paging forward leaves no gap)
  * Pages are always returned newest first; has_more says whether more
  * messages lie beyond the page in the direction of travel (older for
- * before and no bound, newer for after).
+ * before and no bound, newer for after).  The reader's account is checked
+ * in the page's own statement (AUTH_ACCOUNT_IN_HANDLER, bearer.h), with
+ * the answers of every other route: 401 or 403 banned first, then 400 for
+ * bad parameters, then 404 alike for a conversation the reader is not a
+ * member of and one that does not exist.
  *
  * PATCH /v1/messages/{id} {"body"} and DELETE /v1/messages/{id}: edits and
  * deletes, decided by permissions.h (author, text, windows, roles).  Each

@@ -48,6 +48,9 @@ typedef struct api_request {
     size_t n_params;
     bool params_bad; /* too many, or an undecodable escape */
     bool authenticated;
+    /* the account behind the token was decided on (bearer.h), whatever
+     * the verdict */
+    bool account_checked;
     token_claims claims; /* valid when authenticated */
     struct timespec started;
     bool answered;        /* a reply was queued */

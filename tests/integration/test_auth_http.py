@@ -195,3 +195,27 @@ def test_logout_everywhere_revokes_every_session(http, new_user):
     assert_error(refresh(http, a.refresh_token), 401)
     assert_error(refresh(http, other), 401)
 
+
+
+def test_logout_everywhere_revokes_the_access_token_on_every_route(http, new_user):
+    # The history route checks the account in its own statement; a revoked
+    # token must fare there as on the others, bad parameters included.
+    a = new_user("revoked")
+    conv = expect(http.post("/v1/conversations", {"kind": "group", "members": []},
+                            token=a.token), 201)["id"]
+    routes = {"/v1/me": 200, "/v1/conversations": 200, f"/v1/conversations/{conv}": 200,
+              f"/v1/conversations/{conv}/messages": 200,
+              f"/v1/conversations/{conv}/messages?limit=0": 400,
+              "/v1/conversations/00000000-0000-4000-8000-000000000000/messages": 404}
+    for path, status in routes.items():
+        assert http.get(path, token=a.token).status == status, path
+    answer = http.post("/v1/auth/logout", {"everywhere": True}, token=a.token)
+    assert answer.status == 204, answer
+    for path in routes:
+        answer = http.get(path, token=a.token)
+        assert_error(answer, 401)
+        assert answer.json["error"]["message"] == "token revoked", (path, answer)
+        assert "WWW-Authenticate" in answer.headers, (path, answer)
+    fresh = expect(login(http, a.username), 200)["access_token"]
+    for path, status in routes.items():
+        assert http.get(path, token=fresh).status == status, path

@@ -25,6 +25,7 @@ import secrets
 
 import pytest
 
+import parley
 from sync_support import sync_all
 
 SERVER_KEYS = ["id", "conv", "from", "ts", "txn", "type"]
@@ -435,3 +436,121 @@ def test_a_token_is_required(api, owner):
     conv = new_conversation(api, owner)
     resp = api.get(f"/v1/conversations/{conv}/messages")
     assert resp.status == 401
+
+
+# ------------------------------------------------------- the reader's account
+#
+# The history route checks the reader's account (it exists, the token was
+# not revoked, no ban holds) in its page statement instead of in a lookup
+# of its own (AUTH_ACCOUNT_IN_HANDLER in httpapi/server.c).  Its answers
+# must stay those of every other route: compared here with GET /v1/me's for
+# the same token, for a conversation the reader is in, one they are not in,
+# one that does not exist, and parameters that would be refused (the
+# account is refused first, as elsewhere).
+
+
+def history_answers(api, user, convs):
+    """The answers to user's history requests: each of convs with no
+    bound, before, after and a bad limit."""
+    answers = []
+    for conv in convs:
+        for params in ({}, {"limit": 1}, {"before": "99999999"}, {"after": "1"},
+                       {"limit": "0"}):
+            answers.append(get_page(api, user, conv, **params))
+    return answers
+
+
+def assert_refused_like_me(api, user, convs, status, code):
+    """Every history request of user is refused as GET /v1/me is: the same
+    status, body and WWW-Authenticate header."""
+    me = api.get("/v1/me", token=user)
+    assert (me.status, me.error_code) == (status, code), me
+    for resp in history_answers(api, user, convs):
+        assert (resp.status, resp.body) == (me.status, me.body), resp
+        assert resp.headers.get("WWW-Authenticate") == me.headers.get("WWW-Authenticate")
+        assert (resp.status == 401) == (resp.headers.get("WWW-Authenticate") is not None)
+
+
+def assert_reads(api, user, conv, count):
+    assert len(page_of(api, user, conv)["messages"]) == count
+    assert page_of(api, user, conv, limit=1, after="0")["messages"]
+
+
+@pytest.fixture
+def reader_room(stack, api, owner):
+    """A fresh reader who is a member of a conversation holding two
+    messages, and conversations it cannot read."""
+    reader = api.register()
+    conv = api.create_conversation(owner, [reader])["id"]
+    insert_rows(stack, conv, owner.id, [ROW_STATES[0]] * 2)
+    assert_reads(api, reader, conv, 2)
+    theirs = new_conversation(api, owner)
+    missing = "00000000-0000-4000-8000-" + secrets.token_hex(6)
+    return reader, conv, [conv, theirs, missing]
+
+
+def test_a_banned_reader_is_refused_until_the_ban_ends(stack, api, admin, reader_room):
+    reader, conv, convs = reader_room
+    resp = api.post(f"/v1/admin/users/{reader.id}/ban", admin, json={})
+    assert resp.status == 204, resp
+    assert_refused_like_me(api, reader, convs, 403, "banned")
+    assert api.delete(f"/v1/admin/users/{reader.id}/ban", admin).status == 204
+    assert_reads(api, reader, conv, 2)
+    # A ban counts while banned_until lies ahead, and no longer after it.
+    stack.sql("UPDATE users SET banned_until = now() + interval '1 hour'"
+              " WHERE id = :'u'", u=reader.id)
+    assert_refused_like_me(api, reader, convs, 403, "banned")
+    stack.sql("UPDATE users SET banned_until = now() - interval '1 second'"
+              " WHERE id = :'u'", u=reader.id)
+    assert_reads(api, reader, conv, 2)
+
+
+def test_a_logout_everywhere_revokes_the_token_for_history(api, reader_room):
+    reader, conv, convs = reader_room
+    api.logout(reader, everywhere=True)
+    assert_refused_like_me(api, reader, convs, 401, "unauthorized")
+    assert get_page(api, reader, conv).json["error"]["message"] == "token revoked"
+    again = api.login(reader.username, reader.password)
+    assert_reads(api, again, conv, 2)
+
+
+def test_a_password_change_revokes_the_token_for_history(api, reader_room):
+    reader, conv, convs = reader_room
+    new_password = "pw-" + secrets.token_hex(8)
+    resp = api.patch("/v1/me", reader, json={"password": new_password,
+                                             "current_password": reader.password})
+    assert resp.status == 200, resp
+    assert_refused_like_me(api, reader, convs, 401, "unauthorized")
+    again = api.login(reader.username, new_password)
+    assert_reads(api, again, conv, 2)
+
+
+def test_a_token_issued_before_tokens_valid_after_is_revoked(stack, api, reader_room):
+    # The rule at the second's edge: revoked when tokens_valid_after (in
+    # whole seconds) is at or after iat, accepted one second before it.
+    reader, conv, convs = reader_room
+    iat = parley.jwt_claims(reader.token)["iat"]
+    stack.sql("UPDATE users SET tokens_valid_after = to_timestamp(:'t')"
+              " WHERE id = :'u'", t=str(iat - 1) + ".999", u=reader.id)
+    assert_reads(api, reader, conv, 2)
+    stack.sql("UPDATE users SET tokens_valid_after = to_timestamp(:'t')"
+              " WHERE id = :'u'", t=str(iat), u=reader.id)
+    assert_refused_like_me(api, reader, convs, 401, "unauthorized")
+
+
+def test_a_deleted_account_reads_nothing(stack, api, reader_room):
+    reader, conv, convs = reader_room
+    stack.sql("DELETE FROM users WHERE id = :'u'", u=reader.id)
+    assert_refused_like_me(api, reader, convs, 401, "unauthorized")
+    assert (get_page(api, reader, conv).json["error"]["message"]
+            == "this account no longer exists")
+
+
+def test_a_forged_or_expired_token_is_refused_before_any_lookup(api, owner):
+    conv = new_conversation(api, owner)
+    head, body, sig = owner.token.split(".")
+    forged = ".".join([head, body, sig[:-2] + ("AA" if sig[-2:] != "AA" else "BB")])
+    for token in (forged, "not.a.token"):
+        resp = api.get(f"/v1/conversations/{conv}/messages", token=token)
+        assert resp.status == 401, resp
+        assert resp.headers.get("WWW-Authenticate") is not None
