@@ -26,6 +26,7 @@ import secrets
 import pytest
 
 import parley
+from live_support import id_at, now_ms
 from sync_support import sync_all
 
 SERVER_KEYS = ["id", "conv", "from", "ts", "txn", "type"]
@@ -303,9 +304,12 @@ def test_sync_and_the_conversation_list_carry_the_same_objects(stack, api):
 
 def test_an_edit_answers_the_same_object(stack, api, owner):
     conv = new_conversation(api, owner)
+    # Sent now (within the edit window), with an id minted now, as the
+    # broker would: other tests count recent messages by their ids.
+    base = int(id_at(now_ms())) + secrets.randbelow(1 << 20)
     [mid] = insert_rows(stack, conv, owner.id, [("recent", "text", "v1",
                                                   '{"reply_to": "5"}', "now", None,
-                                                  None, None)])
+                                                  None, None)], base=base)
     edited = api.call("PATCH", f"/v1/messages/{mid}", expect=200, token=owner,
                       json={"body": "v2 \"quoted\" \u00e9"})
     assert edited == reference_objects(stack, conv)[mid]
