@@ -72,7 +72,7 @@ static int set_defaults(parley_options *o)
     o->queue_max = 20000;
     o->batch_max = 1000;
     o->writer_linger_ms = 5;
-    o->writer_nice = 10;
+    o->writer_nice = 0;
     o->max_body_chars = 4000;
     o->max_payload = 16 * 1024;
     o->rate_per_s = 20;

@@ -1037,9 +1037,11 @@ static void *writer_main(void *arg)
 {
     writer *w = arg;
 
-    /* On a busy machine the broker's thread, which answers clients, goes
-     * first: storing can wait a few milliseconds (and then takes larger
-     * batches).  Raising one's own nice value needs no privilege. */
+    /* Optionally, on a machine it shares with PostgreSQL, the broker's
+     * thread, which answers clients, goes first: storing can wait a few
+     * milliseconds (and then takes larger batches), though under a flood
+     * it then falls behind sooner.  Raising one's own nice value needs no
+     * privilege (and cannot be undone without one). */
     if (w->ctx->opt.writer_nice > 0) {
         id_t self = (id_t)gettid();
         int nice;
