@@ -39,7 +39,7 @@ struct listener {
     bool thread_started;
     int stop_pipe[2]; /* writing a byte to [1] stops the thread */
     PGconn *conn;
-    bool seeded; /* the recent stamps were handed over */
+    bool seeded; /* the first snapshot (after the stamps) was handed over */
 };
 
 static bool stop_requested(listener *l, int timeout_ms)
@@ -364,7 +364,6 @@ static int start_session(listener *l)
                                  seed->n_stamps);
             mainq_post(&l->ctx->queue, seed);
         }
-        l->seeded = true;
     }
     snapshot = load_memberships(l->conn);
     flags = load_user_flags(l->conn);
@@ -379,6 +378,9 @@ static int start_session(listener *l)
     item->snapshot = snapshot;
     item->flags_snapshot = flags;
     mainq_post(&l->ctx->queue, item);
+    /* Later sessions seed nothing: clients are in, and older stamps would
+     * push their newer ones out of the table. */
+    l->seeded = true;
     mosquitto_log_printf(MOSQ_LOG_INFO, "parley: %zu memberships loaded",
                          membership_cache_count(snapshot));
     return 0;
