@@ -183,6 +183,34 @@ static int lock_user(db_conn *db, const char *user, bool *banned)
     return rc;
 }
 
+json_t *admin_begin_body(api_request *r, db_conn *db, bool empty_ok)
+{
+    json_t *body;
+
+    if (!admin_begin(r, db))
+        return NULL;
+    body = request_json_object(r, empty_ok);
+    if (body == NULL)
+        db_rollback(db);
+    return body;
+}
+
+PGresult *admin_lock_row(api_request *r, db_conn *db, db_stmt stmt,
+                         const char *id)
+{
+    PGresult *res = DB_EXEC(db, stmt, id);
+
+    if (res != NULL && PQntuples(res) == 1)
+        return res;
+    db_rollback(db);
+    if (res == NULL)
+        reply_internal(&r->reply);
+    else
+        reply_not_found(&r->reply);
+    PQclear(res);
+    return NULL;
+}
+
 void handle_admin_ban(api_request *r, db_conn *db)
 {
     const char *user = r->route.user, *why = NULL;
@@ -194,13 +222,9 @@ void handle_admin_ban(api_request *r, db_conn *db)
 
     /* The caller's role is checked first: a non-admin learns nothing from
      * how its body would have been judged. */
-    if (!admin_begin(r, db))
+    body = admin_begin_body(r, db, true);
+    if (body == NULL)
         return;
-    body = request_json_object(r, true);
-    if (body == NULL) {
-        db_rollback(db);
-        return;
-    }
     if (ban_request_parse(body, now_unix_ms(), &b, &why) != 0) {
         db_rollback(db);
         reply_bad_request(&r->reply, why);
@@ -276,26 +300,17 @@ void handle_admin_hide(api_request *r, db_conn *db)
     PGresult *res = NULL;
     bool gone;
 
-    if (!admin_begin(r, db))
+    body = admin_begin_body(r, db, true);
+    if (body == NULL)
         return;
-    body = request_json_object(r, true);
-    if (body == NULL) {
-        db_rollback(db);
-        return;
-    }
     if (moderation_reason_parse(body, &reason, &why) != 0) {
         db_rollback(db);
         reply_bad_request(&r->reply, why);
         goto done;
     }
-    res = DB_EXEC(db, STMT_MSG_ADMIN_LOCK, id);
+    res = admin_lock_row(r, db, STMT_MSG_ADMIN_LOCK, id);
     if (res == NULL)
-        goto fail;
-    if (PQntuples(res) != 1) {
-        db_rollback(db);
-        reply_not_found(&r->reply);
         goto done;
-    }
     snprintf(conv, sizeof conv, "%s", PQgetvalue(res, 0, 0));
     gone = PQgetvalue(res, 0, 1)[0] == 't';
     if (gone) {

@@ -66,6 +66,18 @@ int admin_require(api_request *r, db_conn *db);
  * (403, or 500) and no transaction. */
 int admin_begin(api_request *r, db_conn *db);
 
+/* admin_begin, then r's body as a JSON object (request_json_object; an
+ * empty body is {} when empty_ok).  Returns the body (a new reference)
+ * with the transaction open; NULL with r's reply set and no transaction. */
+json_t *admin_begin_body(api_request *r, db_conn *db, bool empty_ok);
+
+/* Within the open transaction, runs stmt for id, which locks and returns
+ * the one row it is about.  Returns that result (PQclear it); NULL with
+ * the transaction rolled back and r's reply set: 404 when there is no such
+ * row, 500 on a database error. */
+PGresult *admin_lock_row(api_request *r, db_conn *db, db_stmt stmt,
+                         const char *id);
+
 /* Reads the optional "reason": absent or null leaves *reason NULL; else a
  * string of 1..MODERATION_REASON_MAX characters, valid UTF-8, not only
  * white space.  Returns 0, or -1 with *why set. */

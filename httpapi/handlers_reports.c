@@ -163,27 +163,18 @@ void handle_admin_report_update(api_request *r, db_conn *db)
     PGresult *res = NULL;
     bool open;
 
-    if (!admin_begin(r, db))
+    body = admin_begin_body(r, db, false);
+    if (body == NULL)
         return;
-    body = request_json_object(r, false);
-    if (body == NULL) {
-        db_rollback(db);
-        return;
-    }
     status = report_status_parse(body, &why);
     if (status == NULL || moderation_reason_parse(body, &reason, &why) != 0) {
         db_rollback(db);
         reply_bad_request(&r->reply, why);
         goto done;
     }
-    res = DB_EXEC(db, STMT_REPORT_LOCK, id);
+    res = admin_lock_row(r, db, STMT_REPORT_LOCK, id);
     if (res == NULL)
-        goto fail;
-    if (PQntuples(res) != 1) {
-        db_rollback(db);
-        reply_not_found(&r->reply);
         goto done;
-    }
     open = strcmp(PQgetvalue(res, 0, 0), "open") == 0;
     PQclear(res);
     res = NULL;
