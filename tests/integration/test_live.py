@@ -414,6 +414,16 @@ def presence_topic(user):
     return f"user/{user.id}/presence"
 
 
+def watching_presence(api, mqtt):
+    """A room of a and c, with c subscribed to a's presence:
+    (room, a's presence topic, c's client)."""
+    room = open_room(api, mqtt, {"a": [], "c": ["d1"]})
+    topic = presence_topic(room.users["a"])
+    c = room.client("c")
+    subscribe_when_allowed(c, topic)
+    return room, topic, c
+
+
 def test_presence_may_be_watched_by_contacts_but_not_by_strangers(api, mqtt):
     room = open_room(api, mqtt, {"a": [], "c": ["d1"]})
     a = room.users["a"]
@@ -497,10 +507,7 @@ def test_offline_is_announced_after_the_grace_with_last_seen_and_stored(
 
 
 def test_user_stays_online_while_another_device_is_connected(tuned_api, tuned_mqtt):
-    room = open_room(tuned_api, tuned_mqtt, {"a": [], "c": ["d1"]})
-    topic = presence_topic(room.users["a"])
-    c = room.client("c")
-    subscribe_when_allowed(c, topic)
+    room, topic, c = watching_presence(tuned_api, tuned_mqtt)
     phone = room.connect("a", "phone", subscribe=False)
     c.wait_message(topic, {"state": "online"})
     desktop = room.connect("a", "desktop", subscribe=False)
@@ -524,10 +531,7 @@ def test_reconnect_within_the_grace_announces_nothing(tuned_api, tuned_mqtt):
     # before the gap is measured).
     gaps = []
     for _ in range(5):
-        room = open_room(tuned_api, tuned_mqtt, {"a": [], "c": ["d1"]})
-        topic = presence_topic(room.users["a"])
-        c = room.client("c")
-        subscribe_when_allowed(c, topic)
+        room, topic, c = watching_presence(tuned_api, tuned_mqtt)
         first = room.connect("a", "phone", subscribe=False)
         c.wait_message(topic, {"state": "online"})
 
@@ -556,10 +560,7 @@ def test_device_taking_over_its_own_client_id_still_goes_offline_in_the_end(
     """A phone that reconnects while its old connection is still open (MQTT
     takes the old one over) counts once: when it leaves, the user goes
     offline."""
-    room = open_room(tuned_api, tuned_mqtt, {"a": [], "c": ["d1"]})
-    topic = presence_topic(room.users["a"])
-    c = room.client("c")
-    subscribe_when_allowed(c, topic)
+    room, topic, c = watching_presence(tuned_api, tuned_mqtt)
     old = room.connect("a", "phone", subscribe=False)
     c.wait_message(topic, {"state": "online"})
 
@@ -603,10 +604,7 @@ def test_user_whose_only_connection_is_closed_by_the_broker_goes_offline(
 
 
 def test_clients_cannot_publish_presence_not_even_their_own(tuned_api, tuned_mqtt):
-    room = open_room(tuned_api, tuned_mqtt, {"a": [], "c": ["d1"]})
-    topic = presence_topic(room.users["a"])
-    c = room.client("c")
-    subscribe_when_allowed(c, topic)
+    room, topic, c = watching_presence(tuned_api, tuned_mqtt)
     a = room.connect("a", subscribe=False, protocol=parley.MQTTv5)
     c.wait_message(topic, {"state": "online"})
 
