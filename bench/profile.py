@@ -2,12 +2,12 @@
 """profile.py - where Parley spends its time under benchmark load, for the
 people who optimise it (docs/PERFORMANCE.md quotes its output).
 
-    bench/profile.py broker [SECONDS [SHAPE]]
+    bench/profile.py broker [SECONDS [SHAPE [RATE]]]
                                         perf profile of the broker process
                                         (main thread, writer, listener) under
-                                        a QoS 1 flat-out load: SHAPE fanin
-                                        (10 -> 1, the default) or fanout
-                                        (1 -> 50)
+                                        a QoS 1 load: SHAPE fanin (10 -> 1,
+                                        the default) or fanout (1 -> 50), flat
+                                        out or at RATE messages per second
     bench/profile.py api [SECONDS]      perf profile of parley-api under the
                                         history load (wrk, 8 connections)
     bench/profile.py writer [ROWS [EXISTING]]
@@ -82,12 +82,12 @@ def perf(pid, seconds, out):
     return "\n\n".join(parts)
 
 
-def profile_broker(seconds, cleanup, rundir, shape="fanin"):
+def profile_broker(seconds, cleanup, rundir, shape="fanin", rate=0):
     # fan-out needs 51 users (one publisher, 50 subscribers)
     parley, topo, build = setup(cleanup, rundir, users=51 if shape == "fanout" else 11)
     plan = shapes.write_plan(rundir / f"{shape}.plan", topo, shape, parley)
     loadgen = procs.Loadgen(build / "bench" / "parley-loadgen")
-    argv = loadgen.argv(plan, parley.port, mode="flow", qos=1, rate=0,
+    argv = loadgen.argv(plan, parley.port, mode="flow", qos=1, rate=rate,
                         window=8 if shape == "fanout" else 4,
                         ack_window=1000, warmup=1, duration=seconds + 1, drain=10,
                         run_id="p" + secrets.token_hex(3), broker_pid=parley.pid,
@@ -207,7 +207,8 @@ def main(argv):
             shape = argv[3] if len(argv) > 3 else "fanin"
             if shape not in ("fanin", "fanout"):
                 raise BenchError(f"unknown shape {shape!r} (fanin or fanout)")
-            profile_broker(arg, cleanup, rundir, shape)
+            rate = float(argv[4]) if len(argv) > 4 else 0
+            profile_broker(arg, cleanup, rundir, shape, rate)
         else:
             profile_api(arg, cleanup, rundir)
         return 0

@@ -9,6 +9,10 @@ These tests kill and restart the stack's broker (and stop its database),
 so they need the stack fixture to name its directory for scripts/stack.
 """
 
+import random
+import subprocess
+import uuid
+
 import pytest
 
 from chat_support import (
@@ -21,6 +25,7 @@ from chat_support import (
     psql,
     stack_dir,
     stack_service,
+    stack_value,
     text_message,
     wait_until,
 )
@@ -219,3 +224,139 @@ def test_api_answers_right_after_the_database_restarts(http, restartable, new_us
                           token=owner.token) for n in range(8)]
     assert [a.status for a in answers] == [200] * 8 + [201] * 8, \
         [a for a in answers if a.status not in (200, 201)]
+
+
+# ------------------------------------------------ messages and conversations
+
+
+class HeldSession:
+    """One psql session kept open across the steps of a test, so that a
+    transaction (and its locks) can stay open while the broker works."""
+
+    DONE = "-- done --"
+
+    def __init__(self, stack):
+        self.proc = subprocess.Popen(
+            ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
+             "-d", stack_value(stack, "PARLEY_DATABASE_URL")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, bufsize=1)
+
+    def run(self, sql):
+        """Runs sql; returns its output lines (a failure ends the session)."""
+        self.proc.stdin.write(f"{sql}\n\\echo '{self.DONE}'\n")
+        self.proc.stdin.flush()
+        lines = []
+        for line in self.proc.stdout:
+            if line.rstrip("\n") == self.DONE:
+                return lines
+            lines.append(line.rstrip("\n"))
+        raise AssertionError(f"psql ended: {lines}")
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def next_id():
+    """An id no message has (random, below the ids the broker mints now)."""
+    return random.getrandbits(52)
+
+
+def publish_one(peer, topic, body):
+    """Publishes one text message (PUBACK awaited); returns its txn."""
+    txn = new_txn(body)
+    peer.publish_ok(topic, text_message(txn, body))
+    return txn
+
+
+@pytest.fixture
+def held_session(stack):
+    sessions = []
+
+    def make():
+        sessions.append(HeldSession(stack))
+        return sessions[-1]
+    yield make
+    for s in sessions:
+        s.close()
+
+
+def test_a_message_must_name_a_conversation_that_exists(stack, pair):
+    """messages.conv_id is checked once per statement (triggers of
+    schema/010): no message is stored in a conversation that does not exist,
+    none moves to another conversation, and a deleted conversation takes its
+    messages with it."""
+    sender, _reader, conv = pair
+    missing = str(uuid.uuid4())
+    row = ("(:'id'::bigint, :'conv'::uuid, :'sender'::uuid, :'txn', 'text', 'b', now())")
+    insert = f"INSERT INTO messages (id, conv_id, sender_id, txn, type, body, ts) VALUES {row}"
+    for statement in (insert, insert + " ON CONFLICT (sender_id, txn) DO NOTHING"):
+        with pytest.raises(AssertionError, match="does not exist"):
+            psql(stack, statement + ";", id=next_id(), conv=missing, sender=sender.id,
+                 txn=new_txn("orphan"))
+    with pytest.raises(AssertionError, match="does not exist"):
+        psql(stack, "COPY messages (id, conv_id, sender_id, txn, type, body, ts) FROM STDIN;\n"
+             f"{next_id()}\t{conv}\t{sender.id}\t{new_txn('good')}\ttext\tb\t2026-01-01\n"
+             f"{next_id()}\t{missing}\t{sender.id}\t{new_txn('bad')}\ttext\tb\t2026-01-01\n"
+             "\\.\n")
+    assert psql(stack, "SELECT count(*) FROM messages WHERE sender_id = :'s'::uuid"
+                " AND (txn LIKE 'orphan%' OR txn LIKE 'good%' OR txn LIKE 'bad%');",
+                s=sender.id) == ["0"]
+
+    other = psql(stack, "INSERT INTO conversations (id, kind, title) VALUES"
+                 " (gen_random_uuid(), 'group', 'other') RETURNING id;")[0]
+    kept = new_txn("kept")
+    psql(stack, insert + ";", id=next_id(), conv=conv, sender=sender.id, txn=kept)
+    with pytest.raises(AssertionError, match="cannot move"):
+        psql(stack, "UPDATE messages SET conv_id = :'other'::uuid WHERE txn = :'txn';",
+             other=other, txn=kept)
+    assert psql(stack, "SELECT conv_id FROM messages WHERE txn = :'txn';", txn=kept) == [conv]
+
+    psql(stack, "DELETE FROM conversations WHERE id = :'conv'::uuid;", conv=conv)
+    assert psql(stack, "SELECT count(*) FROM messages WHERE conv_id = :'conv'::uuid;",
+                conv=conv) == ["0"]
+    psql(stack, "DELETE FROM conversations WHERE id = :'other'::uuid;", other=other)
+
+
+def test_a_conversation_deleted_while_its_message_waits_is_not_left_with_it(
+        stack, http, new_user, pair, open_peer, held_session):
+    """A message accepted for a conversation that is deleted before the
+    writer stores it: the writer's batch fails the conversation check and
+    the sender is told that the message was not stored; no message of the
+    conversation is left behind, and the broker stores the next messages."""
+    sender, reader, conv = pair
+    topic = f"conv/{conv}/m"
+    peer = open_peer(sender, subscribe=[sender.inbox])
+    # A first message stored: the writer is connected and waits for work.
+    peer.wait_ack(sender.inbox, publish_one(peer, topic, "before"), timeout=STORE_WAIT)
+
+    # The writer takes its change numbers under change_counter's row lock;
+    # holding it keeps the next batch waiting before its COPY.
+    held = held_session()
+    held.run("BEGIN; SELECT value FROM change_counter FOR UPDATE;")
+    txn = publish_one(peer, topic, "caught")
+    wait_until(lambda: psql(stack, "SELECT count(*) FROM pg_stat_activity"
+                            " WHERE wait_event_type = 'Lock'"
+                            " AND query LIKE '%parley_reserve_seq%';") != ["0"],
+               STORE_WAIT, "the writer waiting for change_counter")
+    held.run(f"DELETE FROM conversations WHERE id = '{conv}';")
+    held.run("COMMIT;")
+
+    error = wait_until(lambda: [e for e in peer.errors(sender.inbox) if e.get("txn") == txn],
+                       STORE_WAIT, "the not_stored error")[0]
+    assert error["code"] == "not_stored"
+    assert txn not in [t for _c, t, _i in peer.acks(sender.inbox)]
+    assert psql(stack, "SELECT count(*) FROM messages WHERE conv_id = :'conv'::uuid;",
+                conv=conv) == ["0"]
+
+    # The writer goes on: a message in another conversation is stored.
+    other = create_conversation(http, sender, "direct", [new_user("dother")])["id"]
+    peer.subscribe_ok(f"conv/{other}/m")
+    after = publish_one(peer, f"conv/{other}/m", "after")
+    assert peer.wait_ack(sender.inbox, after, timeout=STORE_WAIT)
