@@ -95,7 +95,7 @@ def pgbench(parley, reader, settings, seconds, workdir):
                      "-f", str(HERE / "history_pgbench.sql"),
                      "-D", f"convs={settings.history_convs}", "-D", f"owner={reader['id']}",
                      "-D", f"limit={PAGE}", "-l", "--log-prefix", str(workdir / "pgb"),
-                     parley.db_url], seconds + 60, "pgbench", cwd=str(workdir))
+                     parley.local_db_url], seconds + 60, "pgbench", cwd=str(workdir))
     latencies = []
     for f in workdir.glob("pgb*"):
         for line in f.read_text().splitlines():

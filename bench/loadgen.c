@@ -133,6 +133,7 @@ typedef struct counters {
     uint64_t expected, delivered, delivered_window, lost, late, duplicates;
     uint64_t foreign;
     uint64_t acks, acks_late, acks_dup, unacked, refused;
+    uint64_t ack_messages; /* ack publishes received (one may carry many) */
     uint64_t inbox_other, disconnects;
 } counters;
 
@@ -568,6 +569,7 @@ static void on_inbox_message(loadgen *lg, const char *payload, size_t len)
     switch (stamp_inbox_kind(payload, len)) {
     case INBOX_ACK:
         /* One ack, or {"type":"ack","items":[{...,"txn":...},...]}. */
+        lg->c.ack_messages++;
         while ((txn = stamp_find_string(p, end, "txn", &tl)) != NULL) {
             on_ack(lg, txn, tl, now);
             p = txn + tl;
@@ -1109,13 +1111,14 @@ static void report(loadgen *lg, FILE *out)
                 ",\"duplicates\":%" PRIu64 ",\"foreign\":%" PRIu64
                 ",\"acks\":%" PRIu64 ",\"acks_late\":%" PRIu64
                 ",\"acks_dup\":%" PRIu64 ",\"unacked\":%" PRIu64
+                ",\"ack_messages\":%" PRIu64
                 ",\"refused\":%" PRIu64 ",\"disconnects\":%" PRIu64,
                 lg->opt.qos, lg->opt.rate, window, lg->n_pubs, k->sent,
                 k->sent_window, k->accepted, k->refused_puback,
                 k->publish_failed, k->expected, k->delivered,
                 k->delivered_window, k->lost, k->late, k->duplicates,
                 k->foreign, k->acks, k->acks_late, k->acks_dup, k->unacked,
-                k->refused, k->disconnects);
+                k->ack_messages, k->refused, k->disconnects);
         fprintf(out,
                 ",\"accepted_window\":%" PRIu64
                 ",\"accept_per_s\":%.1f,\"publish_per_s\":%.1f"

@@ -231,6 +231,10 @@ class ParleyPeer(Peer):
         self.port = int(self.settings["PARLEY_MQTT_PORT"])
         self.http_url = self.settings["PARLEY_HTTP_URL"]
         self.db_url = self.settings["PARLEY_DATABASE_URL"]
+        # What the broker and parley-api use: the cluster's Unix socket when
+        # the stack made one (scripts/stack, pg_socket_dir), so that pgbench
+        # reaches the database the way the API does.
+        self.local_db_url = _read_env(self.dir / "stack.state").get("LOCAL_DB_URL") or self.db_url
         self._read_pids()
 
     def _stack(self, *args, check=True, timeout=120):

@@ -583,16 +583,18 @@ class HangingProxy:
 
 def route_broker_database_through(stack, port):
     """Restarts the stack's broker with its plugin's database_url pointing
-    at 127.0.0.1:port instead of PostgreSQL's own port (parley-api and the
-    tests keep the direct URL)."""
+    at 127.0.0.1:port instead of PostgreSQL (whose Unix socket the stack
+    gives the plugin when it can; parley-api and the tests keep their
+    URLs): the stack's TCP URL with the proxy's port."""
     conf = Path(stack.dir) / "mosquitto.conf"
     pg_port = stack.database_url.rsplit("@", 1)[1].split("/", 1)[0].rsplit(":", 1)[1]
+    proxied = stack.database_url.replace(f"@127.0.0.1:{pg_port}/", f"@127.0.0.1:{port}/")
+    assert f":{port}/" in proxied, "could not reroute the database URL"
     stack.stop("broker")
     lines = []
     for line in conf.read_text().splitlines():
         if line.startswith("plugin_opt_database_url "):
-            line = line.replace(f"@127.0.0.1:{pg_port}/", f"@127.0.0.1:{port}/")
-            assert f":{port}/" in line, "could not reroute plugin_opt_database_url"
+            line = f"plugin_opt_database_url {proxied}"
         lines.append(line)
     conf.write_text("\n".join(lines) + "\n")
     stack.start_service("broker")
