@@ -159,6 +159,8 @@ spool *spool_open(const char *dir);
 uint32_t spool_append(spool *s, const char *json, size_t len);
 /* Marks count records of segment as stored; drops segments fully stored. */
 void spool_release(spool *s, uint32_t segment, uint32_t count);
+/* Waits until the segments released so far are deleted (for tests). */
+void spool_wait_removals(spool *s);
 /* Calls fn for every record left by an earlier run (before new appends). */
 int spool_replay(spool *s,
                  int (*fn)(void *arg, uint32_t segment, const char *json,

@@ -5,14 +5,21 @@
  * Each rewritten message is appended as one line to the current segment file
  * (spool-NNNNNNNN.log) with a plain write(2) before the broker acknowledges
  * the publish.  The writer reports stored records back per segment; a
- * segment whose records are all stored is deleted (or, for the current one,
- * emptied once it has grown).  At start, segments left by an earlier run are
- * replayed into the writer, whose inserts are idempotent.  Main thread only.
+ * segment whose records are all stored is deleted, and a current one whose
+ * records are all stored is replaced by a new one once it has grown.  The
+ * files are deleted by a thread of the spool's own (unlinking a few
+ * megabytes takes ext4 milliseconds, which the broker's thread must not
+ * wait for); a file the broker dies before deleting is replayed at the next
+ * start, which stores nothing twice.  At start, segments left by an earlier
+ * run are replayed into the writer, whose inserts are idempotent.  The
+ * functions are for the main thread only.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +29,9 @@
 #include "plugin_ctx.h"
 
 #define SEGMENT_ROTATE_BYTES (8 * 1024 * 1024)
-#define SEGMENT_TRUNCATE_BYTES (1024 * 1024)
+/* A current segment whose records are all stored is replaced from this
+ * size on (smaller ones are kept, not to make a file per few messages). */
+#define SEGMENT_REPLACE_BYTES (1024 * 1024)
 
 typedef struct spool_segment {
     uint32_t number;
@@ -30,12 +39,26 @@ typedef struct spool_segment {
     struct spool_segment *next;
 } spool_segment;
 
+/* Segments to delete, for the remover thread. */
+typedef struct doomed {
+    uint32_t number;
+    struct doomed *next;
+} doomed;
+
 struct spool {
     char *dir;
     int fd;            /* current segment, O_APPEND */
     uint32_t current;  /* its number */
     off_t current_size;
     spool_segment *segments;
+    /* The remover thread and what it shares with the main thread: */
+    pthread_t remover;
+    bool remover_started;
+    pthread_mutex_t lock;
+    pthread_cond_t work, idle;
+    doomed *doomed_head, *doomed_tail;
+    bool removing; /* the remover is deleting a file */
+    bool stopping;
 };
 
 static void segment_path(const spool *s, uint32_t number, char *out,
@@ -69,9 +92,49 @@ static spool_segment *segment_add(spool *s, uint32_t number)
     return g;
 }
 
-static void segment_drop(spool *s, uint32_t number)
+static void segment_unlink(const spool *s, uint32_t number)
 {
     char path[PATH_MAX];
+
+    segment_path(s, number, path, sizeof path);
+    if (unlink(path) != 0 && errno != ENOENT)
+        mosquitto_log_printf(MOSQ_LOG_WARNING, "parley: cannot remove %s: %s",
+                             path, strerror(errno));
+}
+
+static void *remover_main(void *arg)
+{
+    spool *s = arg;
+
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        doomed *d = s->doomed_head;
+        if (d == NULL) {
+            pthread_cond_broadcast(&s->idle);
+            if (s->stopping)
+                break;
+            pthread_cond_wait(&s->work, &s->lock);
+            continue;
+        }
+        s->doomed_head = d->next;
+        if (s->doomed_head == NULL)
+            s->doomed_tail = NULL;
+        s->removing = true;
+        pthread_mutex_unlock(&s->lock);
+        segment_unlink(s, d->number);
+        free(d);
+        pthread_mutex_lock(&s->lock);
+        s->removing = false;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* Forgets a segment and has its file deleted: by the remover thread, or
+ * here if there is none (before it starts, or if it could not). */
+static void segment_drop(spool *s, uint32_t number)
+{
+    doomed *d = NULL;
 
     for (spool_segment **p = &s->segments; *p != NULL; p = &(*p)->next) {
         if ((*p)->number == number) {
@@ -81,10 +144,32 @@ static void segment_drop(spool *s, uint32_t number)
             break;
         }
     }
-    segment_path(s, number, path, sizeof path);
-    if (unlink(path) != 0 && errno != ENOENT)
-        mosquitto_log_printf(MOSQ_LOG_WARNING, "parley: cannot remove %s: %s",
-                             path, strerror(errno));
+    if (s->remover_started)
+        d = malloc(sizeof *d);
+    if (d == NULL) {
+        segment_unlink(s, number);
+        return;
+    }
+    d->number = number;
+    d->next = NULL;
+    pthread_mutex_lock(&s->lock);
+    if (s->doomed_tail != NULL)
+        s->doomed_tail->next = d;
+    else
+        s->doomed_head = d;
+    s->doomed_tail = d;
+    pthread_cond_signal(&s->work);
+    pthread_mutex_unlock(&s->lock);
+}
+
+void spool_wait_removals(spool *s)
+{
+    if (s == NULL || !s->remover_started)
+        return;
+    pthread_mutex_lock(&s->lock);
+    while (s->doomed_head != NULL || s->removing)
+        pthread_cond_wait(&s->idle, &s->lock);
+    pthread_mutex_unlock(&s->lock);
 }
 
 static int open_segment(spool *s, uint32_t number)
@@ -133,6 +218,12 @@ spool *spool_open(const char *dir)
     if (s == NULL)
         return NULL;
     s->fd = -1;
+    if (pthread_mutex_init(&s->lock, NULL) != 0) {
+        free(s);
+        return NULL;
+    }
+    pthread_cond_init(&s->work, NULL);
+    pthread_cond_init(&s->idle, NULL);
     s->dir = strdup(dir);
     if (s->dir == NULL)
         goto error;
@@ -161,6 +252,11 @@ spool *spool_open(const char *dir)
     /* New records go to a fresh segment after the ones left to replay. */
     if (open_segment(s, highest + 1) != 0)
         goto error;
+    s->remover_started = plugin_thread_start(&s->remover, remover_main, s) == 0;
+    if (!s->remover_started)
+        mosquitto_log_printf(MOSQ_LOG_WARNING,
+                             "parley: no spool remover thread; stored spool "
+                             "segments are deleted by the broker's thread");
     return s;
 
 error:
@@ -221,9 +317,11 @@ void spool_release(spool *s, uint32_t segment, uint32_t count)
         return;
     if (segment != s->current) {
         segment_drop(s, segment);
-    } else if (s->current_size >= SEGMENT_TRUNCATE_BYTES) {
-        if (ftruncate(s->fd, 0) == 0)
-            s->current_size = 0;
+    } else if (s->current_size >= SEGMENT_REPLACE_BYTES) {
+        /* New records go to a new file; this one goes when the remover
+         * gets to it (or is replayed, harmlessly, if the broker dies). */
+        if (open_segment(s, segment + 1) == 0)
+            segment_drop(s, segment);
     }
 }
 
@@ -284,6 +382,14 @@ void spool_close(spool *s)
 
     if (s == NULL)
         return;
+    if (s->remover_started) {
+        pthread_mutex_lock(&s->lock);
+        s->stopping = true;
+        pthread_cond_signal(&s->work);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->remover, NULL); /* after deleting what is queued */
+        s->remover_started = false;
+    }
     if (s->fd >= 0) {
         /* An empty current segment is not worth keeping. */
         g = segment_find(s, s->current);
@@ -298,6 +404,9 @@ void spool_close(spool *s)
         next = g->next;
         free(g);
     }
+    pthread_cond_destroy(&s->work);
+    pthread_cond_destroy(&s->idle);
+    pthread_mutex_destroy(&s->lock);
     free(s->dir);
     free(s);
 }

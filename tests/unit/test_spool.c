@@ -4,8 +4,9 @@
  * released are replayed by the next open, in order, whole; released ones are
  * not; a process killed with SIGKILL right after appending loses nothing;
  * a torn last record is skipped; segments are replayed in the order they
- * were written; stored segments are deleted, and a grown current segment
- * whose records are all stored is emptied.
+ * were written; stored segments are deleted (by the spool's remover
+ * thread), and a grown current segment whose records are all stored is
+ * replaced by a new one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -174,8 +175,10 @@ static void test_replayed_segment_is_deleted_once_stored(void **state)
     assert_int_equal(spool_replay(s, collect, &r), 0);
     assert_int_equal(r.n, 2);
     spool_release(s, r.segments[0], 1);
+    spool_wait_removals(s);
     assert_int_equal(segment_files(dir, &total), 2); /* old and current */
     spool_release(s, r.segments[1], 1);
+    spool_wait_removals(s);
     assert_int_equal(segment_files(dir, &total), 1); /* current only */
     spool_close(s);
     assert_int_equal(segment_files(dir, &total), 0);
@@ -278,8 +281,9 @@ static void test_segments_replay_in_order(void **state)
 }
 
 /* Once the current segment has grown and all its records are stored, it
- * is emptied: what is appended next replays alone. */
-static void test_stored_current_segment_is_emptied(void **state)
+ * is replaced by a new one and deleted: what is appended next replays
+ * alone. */
+static void test_stored_current_segment_is_replaced(void **state)
 {
     const char *dir = *state;
     spool *s = spool_open(dir);
@@ -301,9 +305,11 @@ static void test_stored_current_segment_is_emptied(void **state)
         n++;
     }
     spool_release(s, first, (uint32_t)n);
-    assert_int_equal(segment_files(dir, &total), 1);
+    spool_wait_removals(s);
+    assert_int_equal(segment_files(dir, &total), 1); /* the new one, empty */
     assert_int_equal(total, 0);
-    assert_true(spool_append(s, "{\"n\":1}", 7) >= 1);
+    seg = spool_append(s, "{\"n\":1}", 7);
+    assert_true(seg > first);
     spool_close(s);
 
     replay_dir(dir, &r);
@@ -329,7 +335,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_segments_replay_in_order,
                                         make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(
-            test_stored_current_segment_is_emptied, make_dir, remove_dir),
+            test_stored_current_segment_is_replaced, make_dir, remove_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
