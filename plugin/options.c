@@ -27,6 +27,7 @@ static const struct option_spec {
     {"jwt_leeway", OPT_LONG, offsetof(parley_options, jwt_leeway), 0, 300, false},
     {"node_id", OPT_LONG, offsetof(parley_options, node_id), 0, PARLEY_ID_NODE_MAX, false},
     {"spool_dir", OPT_STRING, offsetof(parley_options, spool_dir), 0, 0, true},
+    {"spool_sync_ms", OPT_LONG, offsetof(parley_options, spool_sync_ms), 0, 60000, false},
     {"queue_max", OPT_LONG, offsetof(parley_options, queue_max), 1, 10000000, false},
     {"batch_max", OPT_LONG, offsetof(parley_options, batch_max), 1, 100000, false},
     {"writer_linger_ms", OPT_LONG, offsetof(parley_options, writer_linger_ms), 0, 1000, false},
@@ -73,6 +74,7 @@ static int set_defaults(parley_options *o)
     o->batch_max = 1000;
     o->writer_linger_ms = 5;
     o->writer_nice = 0;
+    o->spool_sync_ms = 0;
     o->max_body_chars = 4000;
     o->max_payload = 16 * 1024;
     o->rate_per_s = 20;

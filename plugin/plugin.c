@@ -219,7 +219,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
         goto error;
     ctx->queue_ready = true;
     parley_db_init();
-    ctx->spool = spool_open(ctx->opt.spool_dir);
+    ctx->spool = spool_open(ctx->opt.spool_dir, ctx->opt.spool_sync_ms);
     if (ctx->spool == NULL)
         goto error;
     ctx->writer = writer_start(ctx);

@@ -47,6 +47,7 @@ typedef struct parley_options {
     long batch_max;
     long writer_linger_ms;
     long writer_nice;
+    long spool_sync_ms;
     long max_body_chars;
     long max_payload;
     long rate_per_s;
@@ -152,8 +153,10 @@ int plugin_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg);
 
 typedef struct spool spool;
 
-/* Opens the spool directory; existing segments are kept for replay. */
-spool *spool_open(const char *dir);
+/* Opens the spool directory; existing segments are kept for replay.  With
+ * sync_ms > 0, what is appended is flushed to disk (fdatasync) by the
+ * spool's thread at most that often. */
+spool *spool_open(const char *dir, long sync_ms);
 /* Appends one record (a rewritten message, no newline inside).  Returns the
  * segment it went to (>= 1), or 0 on failure. */
 uint32_t spool_append(spool *s, const char *json, size_t len);
@@ -161,6 +164,8 @@ uint32_t spool_append(spool *s, const char *json, size_t len);
 void spool_release(spool *s, uint32_t segment, uint32_t count);
 /* Waits until the segments released so far are deleted (for tests). */
 void spool_wait_removals(spool *s);
+/* How many flushes the spool's thread has done (for tests). */
+uint64_t spool_syncs(spool *s);
 /* Calls fn for every record left by an earlier run (before new appends). */
 int spool_replay(spool *s,
                  int (*fn)(void *arg, uint32_t segment, const char *json,

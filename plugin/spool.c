@@ -13,17 +13,27 @@
  * start, which stores nothing twice.  At start, segments left by an earlier
  * run are replayed into the writer, whose inserts are idempotent.  The
  * functions are for the main thread only.
+ *
+ * A write(2) survives the broker's death, not the machine's.  With a sync
+ * interval (spool_sync_ms), the same thread also flushes what was appended
+ * to disk with fdatasync, at most once per interval and only when something
+ * was: a power loss then loses at most the last interval's acknowledged
+ * messages, and the broker's thread never waits for the disk.  It syncs
+ * through its own duplicates of the segments' descriptors, so a segment the
+ * main thread moves on from is still flushed before it is closed.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "plugin_ctx.h"
@@ -39,9 +49,11 @@ typedef struct spool_segment {
     struct spool_segment *next;
 } spool_segment;
 
-/* Segments to delete, for the remover thread. */
+/* Segments to delete, or descriptors of segments left behind to flush and
+ * close, for the spool's thread. */
 typedef struct doomed {
     uint32_t number;
+    int fd;
     struct doomed *next;
 } doomed;
 
@@ -51,13 +63,18 @@ struct spool {
     uint32_t current;  /* its number */
     off_t current_size;
     spool_segment *segments;
-    /* The remover thread and what it shares with the main thread: */
-    pthread_t remover;
-    bool remover_started;
+    long sync_ms;      /* 0: never fdatasync */
+    /* The spool's thread and what it shares with the main thread: */
+    pthread_t thread;
+    bool thread_started;
     pthread_mutex_t lock;
     pthread_cond_t work, idle;
-    doomed *doomed_head, *doomed_tail;
-    bool removing; /* the remover is deleting a file */
+    doomed *doomed_head, *doomed_tail; /* segments to delete */
+    doomed *retired;   /* descriptors to flush and close */
+    int sync_fd;       /* the thread's duplicate of the current segment's */
+    atomic_bool dirty; /* appended to since the last flush began */
+    uint64_t syncs;    /* flushes done */
+    bool removing;     /* the thread is deleting or flushing a file */
     bool stopping;
 };
 
@@ -102,35 +119,96 @@ static void segment_unlink(const spool *s, uint32_t number)
                              path, strerror(errno));
 }
 
-static void *remover_main(void *arg)
+static void add_ms(struct timespec *t, long ms)
+{
+    t->tv_sec += ms / 1000;
+    t->tv_nsec += (ms % 1000) * 1000000L;
+    if (t->tv_nsec >= 1000000000L) {
+        t->tv_sec++;
+        t->tv_nsec -= 1000000000L;
+    }
+}
+
+static bool before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec ||
+           (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+static void flush_fd(int fd)
+{
+    if (fd >= 0 && fdatasync(fd) != 0)
+        mosquitto_log_printf(MOSQ_LOG_WARNING,
+                             "parley: cannot flush the spool: %s",
+                             strerror(errno));
+}
+
+/* The spool's thread: deletes stored segments, flushes and closes the
+ * descriptors of segments left behind, and flushes the current segment at
+ * most once per sync interval while appends come.  Before it stops it does
+ * what is queued and a last flush. */
+static void *spool_thread_main(void *arg)
 {
     spool *s = arg;
+    struct timespec next_sync;
 
+    clock_gettime(CLOCK_MONOTONIC, &next_sync);
     pthread_mutex_lock(&s->lock);
     for (;;) {
         doomed *d = s->doomed_head;
-        if (d == NULL) {
-            pthread_cond_broadcast(&s->idle);
-            if (s->stopping)
-                break;
-            pthread_cond_wait(&s->work, &s->lock);
+        if (d != NULL) {
+            s->doomed_head = d->next;
+            if (s->doomed_head == NULL)
+                s->doomed_tail = NULL;
+            s->removing = true;
+            pthread_mutex_unlock(&s->lock);
+            segment_unlink(s, d->number);
+            free(d);
+            pthread_mutex_lock(&s->lock);
+            s->removing = false;
             continue;
         }
-        s->doomed_head = d->next;
-        if (s->doomed_head == NULL)
-            s->doomed_tail = NULL;
-        s->removing = true;
-        pthread_mutex_unlock(&s->lock);
-        segment_unlink(s, d->number);
-        free(d);
-        pthread_mutex_lock(&s->lock);
-        s->removing = false;
+        if ((d = s->retired) != NULL) {
+            s->retired = d->next;
+            s->removing = true;
+            pthread_mutex_unlock(&s->lock);
+            flush_fd(d->fd);
+            close(d->fd);
+            free(d);
+            pthread_mutex_lock(&s->lock);
+            s->removing = false;
+            s->syncs++;
+            continue;
+        }
+        if (s->sync_ms > 0 && atomic_load(&s->dirty)) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (!s->stopping && before(&now, &next_sync)) {
+                pthread_cond_timedwait(&s->work, &s->lock, &next_sync);
+                continue;
+            }
+            atomic_store(&s->dirty, false);
+            int fd = s->sync_fd;
+            s->removing = true;
+            pthread_mutex_unlock(&s->lock);
+            flush_fd(fd);
+            pthread_mutex_lock(&s->lock);
+            s->removing = false;
+            s->syncs++;
+            next_sync = now;
+            add_ms(&next_sync, s->sync_ms);
+            continue;
+        }
+        pthread_cond_broadcast(&s->idle);
+        if (s->stopping)
+            break;
+        pthread_cond_wait(&s->work, &s->lock);
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;
 }
 
-/* Forgets a segment and has its file deleted: by the remover thread, or
+/* Forgets a segment and has its file deleted: by the spool's thread, or
  * here if there is none (before it starts, or if it could not). */
 static void segment_drop(spool *s, uint32_t number)
 {
@@ -144,13 +222,14 @@ static void segment_drop(spool *s, uint32_t number)
             break;
         }
     }
-    if (s->remover_started)
+    if (s->thread_started)
         d = malloc(sizeof *d);
     if (d == NULL) {
         segment_unlink(s, number);
         return;
     }
     d->number = number;
+    d->fd = -1;
     d->next = NULL;
     pthread_mutex_lock(&s->lock);
     if (s->doomed_tail != NULL)
@@ -164,12 +243,52 @@ static void segment_drop(spool *s, uint32_t number)
 
 void spool_wait_removals(spool *s)
 {
-    if (s == NULL || !s->remover_started)
+    if (s == NULL || !s->thread_started)
         return;
     pthread_mutex_lock(&s->lock);
-    while (s->doomed_head != NULL || s->removing)
+    while (s->doomed_head != NULL || s->retired != NULL || s->removing)
         pthread_cond_wait(&s->idle, &s->lock);
     pthread_mutex_unlock(&s->lock);
+}
+
+uint64_t spool_syncs(spool *s)
+{
+    uint64_t n;
+
+    pthread_mutex_lock(&s->lock);
+    n = s->syncs;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+/* Gives the spool's thread a duplicate of the new current segment's
+ * descriptor to flush; the previous one is flushed and closed. */
+static void hand_sync_fd(spool *s, int fd)
+{
+    int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    doomed *d = calloc(1, sizeof *d);
+
+    if (dup_fd < 0 || d == NULL)
+        mosquitto_log_printf(MOSQ_LOG_WARNING,
+                             "parley: cannot keep a spool descriptor to "
+                             "flush; the new segment is not synced");
+    pthread_mutex_lock(&s->lock);
+    if (s->sync_fd >= 0) {
+        if (d != NULL) {
+            d->fd = s->sync_fd;
+            d->next = s->retired;
+            s->retired = d;
+            d = NULL;
+        } else {
+            /* Without memory to queue it, flushed here, once. */
+            flush_fd(s->sync_fd);
+            close(s->sync_fd);
+        }
+    }
+    s->sync_fd = dup_fd;
+    pthread_cond_signal(&s->work);
+    pthread_mutex_unlock(&s->lock);
+    free(d);
 }
 
 static int open_segment(spool *s, uint32_t number)
@@ -188,6 +307,8 @@ static int open_segment(spool *s, uint32_t number)
         close(fd);
         return -1;
     }
+    if (s->sync_ms > 0)
+        hand_sync_fd(s, fd);
     if (s->fd >= 0)
         close(s->fd);
     s->fd = fd;
@@ -208,7 +329,7 @@ static int parse_segment_name(const char *name, uint32_t *number)
     return 0;
 }
 
-spool *spool_open(const char *dir)
+spool *spool_open(const char *dir, long sync_ms)
 {
     spool *s = calloc(1, sizeof *s);
     DIR *d = NULL;
@@ -218,6 +339,9 @@ spool *spool_open(const char *dir)
     if (s == NULL)
         return NULL;
     s->fd = -1;
+    s->sync_fd = -1;
+    s->sync_ms = sync_ms > 0 ? sync_ms : 0;
+    atomic_init(&s->dirty, false);
     if (pthread_mutex_init(&s->lock, NULL) != 0) {
         free(s);
         return NULL;
@@ -252,11 +376,12 @@ spool *spool_open(const char *dir)
     /* New records go to a fresh segment after the ones left to replay. */
     if (open_segment(s, highest + 1) != 0)
         goto error;
-    s->remover_started = plugin_thread_start(&s->remover, remover_main, s) == 0;
-    if (!s->remover_started)
+    s->thread_started = plugin_thread_start(&s->thread, spool_thread_main, s) == 0;
+    if (!s->thread_started)
         mosquitto_log_printf(MOSQ_LOG_WARNING,
-                             "parley: no spool remover thread; stored spool "
-                             "segments are deleted by the broker's thread");
+                             "parley: no spool thread; stored spool segments "
+                             "are deleted by the broker's thread and none "
+                             "is flushed");
     return s;
 
 error:
@@ -300,6 +425,12 @@ uint32_t spool_append(spool *s, const char *json, size_t len)
         return 0;
     }
     s->current_size += n;
+    /* The first append since the last flush wakes the spool's thread. */
+    if (s->sync_ms > 0 && !atomic_exchange(&s->dirty, true)) {
+        pthread_mutex_lock(&s->lock);
+        pthread_cond_signal(&s->work);
+        pthread_mutex_unlock(&s->lock);
+    }
     g = segment_find(s, s->current);
     if (g != NULL)
         g->pending++;
@@ -318,8 +449,9 @@ void spool_release(spool *s, uint32_t segment, uint32_t count)
     if (segment != s->current) {
         segment_drop(s, segment);
     } else if (s->current_size >= SEGMENT_REPLACE_BYTES) {
-        /* New records go to a new file; this one goes when the remover
-         * gets to it (or is replayed, harmlessly, if the broker dies). */
+        /* New records go to a new file; this one goes when the spool's
+         * thread gets to it (or is replayed, harmlessly, if the broker
+         * dies). */
         if (open_segment(s, segment + 1) == 0)
             segment_drop(s, segment);
     }
@@ -382,13 +514,26 @@ void spool_close(spool *s)
 
     if (s == NULL)
         return;
-    if (s->remover_started) {
+    if (s->thread_started) {
         pthread_mutex_lock(&s->lock);
         s->stopping = true;
         pthread_cond_signal(&s->work);
         pthread_mutex_unlock(&s->lock);
-        pthread_join(s->remover, NULL); /* after deleting what is queued */
-        s->remover_started = false;
+        pthread_join(s->thread, NULL); /* after doing what is queued */
+        s->thread_started = false;
+    }
+    while (s->retired != NULL) { /* only if the thread never ran */
+        doomed *d = s->retired;
+        s->retired = d->next;
+        flush_fd(d->fd);
+        close(d->fd);
+        free(d);
+    }
+    if (s->sync_fd >= 0) {
+        if (atomic_load(&s->dirty))
+            flush_fd(s->sync_fd);
+        close(s->sync_fd);
+        s->sync_fd = -1;
     }
     if (s->fd >= 0) {
         /* An empty current segment is not worth keeping. */

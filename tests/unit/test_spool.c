@@ -4,9 +4,10 @@
  * released are replayed by the next open, in order, whole; released ones are
  * not; a process killed with SIGKILL right after appending loses nothing;
  * a torn last record is skipped; segments are replayed in the order they
- * were written; stored segments are deleted (by the spool's remover
+ * were written; stored segments are deleted (by the spool's
  * thread), and a grown current segment whose records are all stored is
- * replaced by a new one.
+ * replaced by a new one; with a sync interval, appends are flushed by the
+ * spool's thread, and nothing is flushed when nothing was appended.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "plugin/plugin_ctx.h"
@@ -108,7 +110,7 @@ static size_t segment_files(const char *dir, off_t *total)
 
 static void replay_dir(const char *dir, replayed *r)
 {
-    spool *s = spool_open(dir);
+    spool *s = spool_open(dir, 0);
 
     assert_non_null(s);
     assert_int_equal(spool_replay(s, collect, r), 0);
@@ -118,7 +120,7 @@ static void replay_dir(const char *dir, replayed *r)
 static void test_unreleased_records_come_back_in_order(void **state)
 {
     const char *dir = *state;
-    spool *s = spool_open(dir);
+    spool *s = spool_open(dir, 0);
     replayed r = {0};
     uint32_t seg;
 
@@ -140,7 +142,7 @@ static void test_unreleased_records_come_back_in_order(void **state)
 static void test_released_records_are_gone(void **state)
 {
     const char *dir = *state;
-    spool *s = spool_open(dir);
+    spool *s = spool_open(dir, 0);
     replayed r = {0};
     uint32_t seg;
     off_t total;
@@ -161,7 +163,7 @@ static void test_released_records_are_gone(void **state)
 static void test_replayed_segment_is_deleted_once_stored(void **state)
 {
     const char *dir = *state;
-    spool *s = spool_open(dir);
+    spool *s = spool_open(dir, 0);
     replayed r = {0};
     off_t total;
 
@@ -170,7 +172,7 @@ static void test_replayed_segment_is_deleted_once_stored(void **state)
     spool_append(s, "{\"n\":2}", 7);
     spool_close(s);
 
-    s = spool_open(dir);
+    s = spool_open(dir, 0);
     assert_non_null(s);
     assert_int_equal(spool_replay(s, collect, &r), 0);
     assert_int_equal(r.n, 2);
@@ -199,7 +201,7 @@ static void test_records_survive_sigkill(void **state)
     child = fork();
     assert_true(child >= 0);
     if (child == 0) {
-        spool *s = spool_open(dir);
+        spool *s = spool_open(dir, 0);
         char rec[64];
         if (s == NULL)
             _exit(1);
@@ -261,7 +263,7 @@ static void test_segments_replay_in_order(void **state)
     replayed r = {0};
 
     for (int run = 0; run < 12; run++) {
-        spool *s = spool_open(dir);
+        spool *s = spool_open(dir, 0);
         char rec[32];
         int len = snprintf(rec, sizeof rec, "{\"run\":%d}", run);
         assert_non_null(s);
@@ -286,7 +288,7 @@ static void test_segments_replay_in_order(void **state)
 static void test_stored_current_segment_is_replaced(void **state)
 {
     const char *dir = *state;
-    spool *s = spool_open(dir);
+    spool *s = spool_open(dir, 0);
     char rec[1024];
     uint32_t first, seg = 0;
     size_t n = 0;
@@ -318,6 +320,61 @@ static void test_stored_current_segment_is_replaced(void **state)
     replayed_free(&r);
 }
 
+static void sleep_ms(long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+}
+
+/* Waits (up to 20 s) until the spool's thread has flushed more than
+ * `than` times; returns the count. */
+static uint64_t wait_syncs(spool *s, uint64_t than)
+{
+    for (int i = 0; i < 2000 && spool_syncs(s) <= than; i++)
+        sleep_ms(10);
+    return spool_syncs(s);
+}
+
+/* With spool_sync_ms, what is appended is flushed by the spool's thread;
+ * an idle spool is not flushed again; the records replay as always. */
+static void test_appends_are_flushed_with_a_sync_interval(void **state)
+{
+    const char *dir = *state;
+    spool *s = spool_open(dir, 20);
+    replayed r = {0};
+    uint64_t after;
+
+    assert_non_null(s);
+    assert_int_equal(spool_syncs(s), 0);
+    spool_append(s, "{\"n\":1}", 7);
+    spool_append(s, "{\"n\":2}", 7);
+    after = wait_syncs(s, 0);
+    assert_true(after >= 1);
+    sleep_ms(200); /* ten intervals without appends */
+    assert_int_equal(spool_syncs(s), after);
+    spool_append(s, "{\"n\":3}", 7);
+    assert_true(wait_syncs(s, after) > after);
+    spool_close(s);
+
+    replay_dir(dir, &r);
+    assert_int_equal(r.n, 3);
+    assert_string_equal(r.records[2], "{\"n\":3}");
+    replayed_free(&r);
+}
+
+/* Without it, the spool never flushes. */
+static void test_no_flush_without_a_sync_interval(void **state)
+{
+    const char *dir = *state;
+    spool *s = spool_open(dir, 0);
+
+    assert_non_null(s);
+    spool_append(s, "{\"n\":1}", 7);
+    sleep_ms(100);
+    assert_int_equal(spool_syncs(s), 0);
+    spool_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -336,6 +393,10 @@ int main(void)
                                         make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(
             test_stored_current_segment_is_replaced, make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(
+            test_appends_are_flushed_with_a_sync_interval, make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_no_flush_without_a_sync_interval,
+                                        make_dir, remove_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
