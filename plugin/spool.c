@@ -346,7 +346,13 @@ spool *spool_open(const char *dir, long sync_ms)
         free(s);
         return NULL;
     }
-    pthread_cond_init(&s->work, NULL);
+    /* The thread's timed waits for the next flush count on the monotonic
+     * clock, which a change of the wall clock does not move. */
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->work, &attr);
+    pthread_condattr_destroy(&attr);
     pthread_cond_init(&s->idle, NULL);
     s->dir = strdup(dir);
     if (s->dir == NULL)
