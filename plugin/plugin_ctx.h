@@ -148,6 +148,11 @@ void mainq_item_free(mainq_item *item);
 void mainq_destroy(mainq *q);
 /* Starts a plugin thread with all signals blocked.  Returns 0 or -1. */
 int plugin_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg);
+/* A condition variable whose timed waits count on CLOCK_MONOTONIC, which a
+ * change of the wall clock does not move.  0 on success. */
+int plugin_cond_init_monotonic(pthread_cond_t *cond);
+/* Moves t ms milliseconds later. */
+void timespec_add_ms(struct timespec *t, long ms);
 
 /* ===== spool.c: the crash-safe local log of accepted messages ===== */
 

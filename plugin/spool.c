@@ -119,16 +119,6 @@ static void segment_unlink(const spool *s, uint32_t number)
                              path, strerror(errno));
 }
 
-static void add_ms(struct timespec *t, long ms)
-{
-    t->tv_sec += ms / 1000;
-    t->tv_nsec += (ms % 1000) * 1000000L;
-    if (t->tv_nsec >= 1000000000L) {
-        t->tv_sec++;
-        t->tv_nsec -= 1000000000L;
-    }
-}
-
 static bool before(const struct timespec *a, const struct timespec *b)
 {
     return a->tv_sec < b->tv_sec ||
@@ -196,7 +186,7 @@ static void *spool_thread_main(void *arg)
             s->removing = false;
             s->syncs++;
             next_sync = now;
-            add_ms(&next_sync, s->sync_ms);
+            timespec_add_ms(&next_sync, s->sync_ms);
             continue;
         }
         pthread_cond_broadcast(&s->idle);
@@ -268,10 +258,11 @@ static void hand_sync_fd(spool *s, int fd)
     int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     doomed *d = calloc(1, sizeof *d);
 
-    if (dup_fd < 0 || d == NULL)
+    if (dup_fd < 0)
         mosquitto_log_printf(MOSQ_LOG_WARNING,
                              "parley: cannot keep a spool descriptor to "
-                             "flush; the new segment is not synced");
+                             "flush; the new segment is not synced: %s",
+                             strerror(errno));
     pthread_mutex_lock(&s->lock);
     if (s->sync_fd >= 0) {
         if (d != NULL) {
@@ -346,13 +337,13 @@ spool *spool_open(const char *dir, long sync_ms)
         free(s);
         return NULL;
     }
-    /* The thread's timed waits for the next flush count on the monotonic
-     * clock, which a change of the wall clock does not move. */
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->work, &attr);
-    pthread_condattr_destroy(&attr);
+    /* The thread's timed waits for the next flush are on the monotonic
+     * clock its deadlines are taken from. */
+    if (plugin_cond_init_monotonic(&s->work) != 0) {
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return NULL;
+    }
     pthread_cond_init(&s->idle, NULL);
     s->dir = strdup(dir);
     if (s->dir == NULL)

@@ -1019,12 +1019,7 @@ static void linger(writer *w)
 
     if (w->linger_ms <= 0 || w->count >= w->batch_max || w->stopping)
         return;
-    until.tv_sec += w->linger_ms / 1000;
-    until.tv_nsec += (w->linger_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    timespec_add_ms(&until, w->linger_ms);
     w->lingering = true;
     while (w->lingering && !w->stopping) {
         if (pthread_cond_timedwait(&w->cond, &w->lock, &until) == ETIMEDOUT)
@@ -1102,15 +1097,7 @@ writer *writer_start(parley_ctx *ctx)
         free(w);
         return NULL;
     }
-    pthread_condattr_t attr;
-    int rc = pthread_condattr_init(&attr);
-    if (rc == 0) {
-        rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-        if (rc == 0)
-            rc = pthread_cond_init(&w->cond, &attr);
-        pthread_condattr_destroy(&attr);
-    }
-    if (rc != 0) {
+    if (plugin_cond_init_monotonic(&w->cond) != 0) {
         pthread_mutex_destroy(&w->lock);
         free(w);
         return NULL;
