@@ -41,10 +41,12 @@ def cases(settings, topo):
             continue
         for qos in settings.qos:
             out.append(Case(shape, qos, 0, WINDOWS[shape]))
-    if topo.has_shape("fanin"):
+    for shape, rates in (("fanin", settings.rates), ("fanout", settings.fanout_rates)):
+        if not topo.has_shape(shape):
+            continue
         for qos in settings.rate_qos:
-            for rate in settings.rates:
-                out.append(Case("fanin", qos, rate))
+            for rate in rates:
+                out.append(Case(shape, qos, rate, WINDOWS[shape] if shape == "fanout" else 4))
     return out
 
 

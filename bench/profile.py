@@ -149,12 +149,14 @@ def profile_writer(rows, existing, cleanup, rundir):
     senders = conv["members"][1:11]
     body = "x" * 100
 
-    def batch(tag):
+    def batch(tag, node):
+        # Each committed batch mints its ids for a node of its own: two
+        # batches made in the same millisecond would otherwise share them.
         import json
         return json.dumps([{"id": str(r[0]), "conv": r[1], "from": r[2],
                             "ts": int(time.time() * 1000), "txn": r[3], "type": "text",
                             "body": r[5]}
-                           for r in _rows(rows, conv["id"], senders, 1020, tag, body)])
+                           for r in _rows(rows, conv["id"], senders, node, tag, body)])
 
     def run_sql(sql):
         return procs.run([procs.PSQL, "-X", "-v", "ON_ERROR_STOP=1", parley.db_url], 600,
@@ -168,7 +170,7 @@ def profile_writer(rows, existing, cleanup, rundir):
              " FROM jsonb_array_elements($1::jsonb) AS m")
     print(f"== the writer's statement, {rows} rows, EXPLAIN ANALYZE (rolled back)\n")
     print(run_sql(f"BEGIN;\nPREPARE store(text) AS {store};\n"
-                  f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE store('{batch('e')}');\n"
+                  f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE store('{batch('e', 1020)}');\n"
                   "ROLLBACK;\n"))
     print(f"== committed timings, {rows} rows each (synchronous_commit on)\n")
     data = "".join("\t".join(map(str, r)) + "\t\\N\n"
@@ -176,9 +178,9 @@ def profile_writer(rows, existing, cleanup, rundir):
                                   body))
     out = run_sql("\\timing on\n"
                   f"PREPARE store(text) AS {store};\n"
-                  f"EXECUTE store('{batch('w' + secrets.token_hex(3))}');\n"
+                  f"EXECUTE store('{batch('w' + secrets.token_hex(3), 1020)}');\n"
                   f"PREPARE plain(text) AS {plain};\n"
-                  f"EXECUTE plain('{batch('p' + secrets.token_hex(3))}');\n"
+                  f"EXECUTE plain('{batch('p' + secrets.token_hex(3), 1017)}');\n"
                   f"COPY messages ({COLUMNS}) FROM STDIN;\n{data}\\.\n")
     times = [l for l in out.splitlines() if l.startswith("Time:")]
     labels = ["PREPARE writer", "writer statement", "PREPARE plain", "plain INSERT ... SELECT "

@@ -130,6 +130,15 @@ def goals(results):
             sb, sd, sp = same_cpu
             evidence += (f"; at 10,000 msg/s (not the verdict): parley {sp:.1f}, bare {sb:.1f} "
                          f"({sp / sb:.2f}x), dynsec {sd:.1f}")
+        # The per-delivery ACL, where Parley and dynamic-security do the
+        # same work per delivery, at one publish rate for all three.
+        fan = [(n, m) for n, m in (mqtt["median"].items() if mqtt else ())
+               if n.startswith("fanout q1 ") and not n.endswith(" max")
+               and all(m.get(k, {}).get("cpu_us_per_msg") for k in ("bare", "dynsec", "parley"))]
+        for fname, fm in fan[:1]:
+            fb, fd, fp = (fm[k]["cpu_us_per_msg"] for k in ("bare", "dynsec", "parley"))
+            evidence += (f"; {fname} per delivery (not the verdict): parley {fp:.1f}, "
+                         f"bare {fb:.1f} ({fp / fb:.2f}x), dynsec {fd:.1f}")
         out.append((p <= 1.3 * b and p < d,
                     "broker CPU per message <= 1.3x bare and below dynamic-security",
                     evidence))

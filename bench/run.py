@@ -22,6 +22,9 @@ Settings (environment; full / smoke defaults):
   BENCH_SHAPES            fanin,fanout,groups / fanin
   BENCH_QOS               1,0 / 1
   BENCH_RATES             1000,10000 / (none)   fixed rates (10 -> 1 shape)
+  BENCH_FANOUT_RATES      500 / (none)   fixed publish rates of the 1 -> 50
+                          shape (each publish is 50 deliveries): the ACL on
+                          every delivery, compared at one load for all
   BENCH_RATE_QOS          1,0 / 1   QoS of the fixed-rate runs
   BENCH_USERS             51 / 11   registered users (fan-out needs 51)
   BENCH_GROUPS            24 / 0    group conversations (3 to 20 members)
@@ -82,6 +85,7 @@ DEFAULTS = {
     "SHAPES": ("fanin,fanout,groups", "fanin"),
     "QOS": ("1,0", "1"),
     "RATES": ("1000,10000", ""),
+    "FANOUT_RATES": ("500", ""),
     "RATE_QOS": ("1,0", "1"),
     "USERS": ("51", "11"),
     "GROUPS": ("24", "0"),
@@ -118,6 +122,7 @@ class Settings:
         self.shapes = [s.strip() for s in get("SHAPES").split(",") if s.strip()]
         self.qos = ints("QOS")
         self.rates = [float(x) for x in get("RATES").split(",") if x.strip()]
+        self.fanout_rates = [float(x) for x in get("FANOUT_RATES").split(",") if x.strip()]
         self.rate_qos = ints("RATE_QOS")
         self.users = int(get("USERS"))
         self.groups = int(get("GROUPS"))
