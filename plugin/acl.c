@@ -38,6 +38,34 @@ static void notify_write_refused(parley_ctx *ctx, const client_session *s,
                      "you may not publish on this topic");
 }
 
+/* A subscription the ACL allows: true unless the client already holds the
+ * filter and its user has used up the budget for subscribing again.
+ * Debian's mosquitto 2.0.11 leaks a small block on every such repeat
+ * (docs/SECURITY.md), so without a budget one connection could grow the
+ * broker without bound.  A refused repeat leaves the subscription held as
+ * it was; the client only reads "not authorized" for it in the SUBACK. */
+static bool may_subscribe_again(parley_ctx *ctx, const struct mosquitto *client,
+                                const client_session *s, const char *filter)
+{
+    int64_t now = parley_now_ms();
+
+    if (sub_ledger_subscribe(ctx->subs, session_client_id(s),
+                             mosquitto_client_sub_count(client), filter,
+                             now) == SUB_LEDGER_NEW)
+        return true;
+    if (limiter_take(ctx->resubscribe_limiter, session_user(s),
+                     sizeof(uuid_bin), now))
+        return true;
+    if (now - ctx->last_resubscribe_log_ms >= 1000) {
+        ctx->last_resubscribe_log_ms = now;
+        mosquitto_log_printf(MOSQ_LOG_NOTICE,
+                             "parley: %s subscribes again to filters it "
+                             "holds faster than its budget; refusing",
+                             session_client_id(s));
+    }
+    return false;
+}
+
 static bool read_for_offline_session(parley_ctx *ctx,
                                      const struct mosquitto *client,
                                      const char *topic)
@@ -82,8 +110,12 @@ int parley_on_acl_check(int event, void *event_data, void *userdata)
     switch (ed->access) {
     case MOSQ_ACL_SUBSCRIBE:
         v = acl_may_subscribe(&who, ed->topic, ctx->members);
+        if (v == ACL_ALLOW && !may_subscribe_again(ctx, ed->client, s, ed->topic))
+            v = ACL_DENY;
         break;
     case MOSQ_ACL_UNSUBSCRIBE:
+        sub_ledger_unsubscribe(ctx->subs, session_client_id(s), ed->topic,
+                               parley_now_ms());
         v = ACL_ALLOW;
         break;
     case MOSQ_ACL_WRITE:

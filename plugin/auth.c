@@ -74,6 +74,15 @@ int parley_on_disconnect(int event, void *event_data, void *userdata)
     (void)event;
     if (s != NULL) {
         uuid_bin user = *session_user(s);
+        /* An MQTT 3.1.1 clean session's subscriptions end with the
+         * connection.  A persistent one keeps them for the device's return,
+         * and so may an MQTT 5 session started clean (its expiry interval,
+         * which the plugin cannot read, decides): those are kept until the
+         * broker reports none held or the tick prunes them.  A connection
+         * that was taken over leaves them to its successor. */
+        if (mosquitto_client_protocol_version(ed->client) != 5 &&
+            mosquitto_client_clean_session(ed->client) && !session_is_closing(s))
+            sub_ledger_forget(ctx->subs, session_client_id(s));
         sessions_remove(ctx, ed->client);
         presence_on_disconnect(ctx, &user);
     }

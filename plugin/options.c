@@ -36,6 +36,8 @@ static const struct option_spec {
     {"max_payload", OPT_LONG, offsetof(parley_options, max_payload), 64, 16 * 1024 * 1024, false},
     {"rate_per_s", OPT_LONG, offsetof(parley_options, rate_per_s), 1, 1000000, false},
     {"rate_burst", OPT_LONG, offsetof(parley_options, rate_burst), 1, 10000000, false},
+    {"resubscribe_per_min", OPT_LONG, offsetof(parley_options, resubscribe_per_min), 1, 1000000, false},
+    {"resubscribe_burst", OPT_LONG, offsetof(parley_options, resubscribe_burst), 1, 10000000, false},
     {"presence_grace_ms", OPT_LONG, offsetof(parley_options, presence_grace_ms), 0, 600000, false},
 };
 
@@ -79,6 +81,8 @@ static int set_defaults(parley_options *o)
     o->max_payload = 16 * 1024;
     o->rate_per_s = 20;
     o->rate_burst = 500;
+    o->resubscribe_per_min = 60;
+    o->resubscribe_burst = 1000;
     o->presence_grace_ms = 5000;
     if (set_string(&o->jwt_issuer, "parley") != 0 ||
         set_string(&o->jwt_audience, "parley") != 0)

@@ -30,6 +30,9 @@ static const struct {
 
 /* Typing notices forwarded per user and conversation: one every 2 s. */
 #define TYPING_PER_S 0.5
+/* Client ids whose subscriptions the ledger keeps at most (persistent
+ * sessions of devices that went away included); the oldest go first. */
+#define SUB_LEDGER_CLIENTS_MAX 1000000
 
 int64_t parley_now_ms(void)
 {
@@ -174,6 +177,8 @@ static void release_context(parley_ctx *ctx)
     presence_free(ctx->presence);
     limiter_free(ctx->message_limiter);
     limiter_free(ctx->typing_limiter);
+    limiter_free(ctx->resubscribe_limiter);
+    sub_ledger_free(ctx->subs);
     sessions_free_all(ctx);
     token_verifier_clear(&ctx->verifier);
     options_free(&ctx->opt);
@@ -213,9 +218,14 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
     ctx->message_limiter =
         limiter_new((double)ctx->opt.rate_per_s, (double)ctx->opt.rate_burst);
     ctx->typing_limiter = limiter_new(TYPING_PER_S, 1);
+    ctx->subs = sub_ledger_new(SUB_LEDGER_CLIENTS_MAX);
+    ctx->resubscribe_limiter =
+        limiter_new((double)ctx->opt.resubscribe_per_min / 60.0,
+                    (double)ctx->opt.resubscribe_burst);
     if (ctx->members == NULL || ctx->recent == NULL || ctx->flags == NULL ||
         ctx->presence == NULL || ctx->message_limiter == NULL ||
-        ctx->typing_limiter == NULL || mainq_init(&ctx->queue) != 0)
+        ctx->typing_limiter == NULL || ctx->subs == NULL ||
+        ctx->resubscribe_limiter == NULL || mainq_init(&ctx->queue) != 0)
         goto error;
     ctx->queue_ready = true;
     parley_db_init();

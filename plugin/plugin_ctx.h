@@ -22,6 +22,7 @@
 
 #include "ids.h"
 #include "limiter.h"
+#include "sub_ledger.h"
 #include "membership.h"
 #include "presence.h"
 #include "payload.h"
@@ -52,6 +53,8 @@ typedef struct parley_options {
     long max_payload;
     long rate_per_s;
     long rate_burst;
+    long resubscribe_per_min;
+    long resubscribe_burst;
     long presence_grace_ms;
 } parley_options;
 
@@ -80,6 +83,7 @@ const char *session_user_str(const client_session *s);
 bool session_is_admin(const client_session *s);
 /* True once the connection is going away (taken over, or kicked). */
 bool session_is_closing(const client_session *s);
+const char *session_client_id(const client_session *s);
 
 /* ===== mainq.c: hand-off from worker threads to the main thread ===== */
 
@@ -257,6 +261,11 @@ typedef struct parley_ctx {
     presence *presence;        /* main thread only */
     limiter *message_limiter;  /* per user, main thread only */
     limiter *typing_limiter;   /* per user and conversation */
+    /* Filters the broker holds per client id, and the per-user budget for
+     * subscribing again to one of them (acl.c). */
+    sub_ledger *subs;
+    limiter *resubscribe_limiter;
+    int64_t last_resubscribe_log_ms;
     int64_t last_presence_scan_ms;
     int64_t last_prune_ms;
     client_session *sessions;  /* main thread only, by client pointer */

@@ -141,3 +141,8 @@ bool session_is_closing(const client_session *s)
 {
     return s->closing;
 }
+
+const char *session_client_id(const client_session *s)
+{
+    return s->client_id;
+}

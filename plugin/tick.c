@@ -15,6 +15,11 @@
 /* How often offline announcements and idle rate buckets are looked at. */
 #define PRESENCE_SCAN_MS 250
 #define PRUNE_MS 60000
+/* The subscription record of a client id that neither subscribed nor
+ * unsubscribed for this long is dropped: its session is most likely gone
+ * (an MQTT 5 session's expiry is not reported to plugins).  If it was not,
+ * its next repeat of each filter counts as new, once a day at most. */
+#define SUB_LEDGER_IDLE_MS (24 * 3600 * 1000LL)
 
 static void publish(const char *topic, const char *payload, size_t len,
                     int qos)
@@ -129,6 +134,8 @@ int parley_on_tick(int event, void *event_data, void *userdata)
         ctx->last_prune_ms = now_ms;
         limiter_prune(ctx->message_limiter, now_ms);
         limiter_prune(ctx->typing_limiter, now_ms);
+        limiter_prune(ctx->resubscribe_limiter, now_ms);
+        sub_ledger_prune(ctx->subs, now_ms, SUB_LEDGER_IDLE_MS);
     }
     return MOSQ_ERR_SUCCESS;
 }

@@ -1,7 +1,7 @@
 """test_hostile_mqtt.py - hostile MQTT clients: taking over another user's
 client id, wills, shared and $SYS subscriptions, wildcard and topic tricks,
-topic aliases and QoS 2 flows that outlive a membership, and malformed
-packets from raw sockets.
+topic aliases and QoS 2 flows that outlive a membership, SUBSCRIBE repeated
+to a filter already held, and malformed packets from raw sockets.
 
 Per DESIGN.md ("Identity and tokens", "Topics (v1)") and docs/PROTOCOL.md:
 only a user's own id can appear in its client id; a second connection with
@@ -38,6 +38,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 import conftest
+import live_support
 import parley
 from parley import WaitTimeout, wait_for
 
@@ -964,6 +965,116 @@ def test_qos2_flow_interrupted_by_removal_carries_no_right_to_publish(api, stack
         assert seen_by([member_view], first) == []
     finally:
         member_view.disconnect()
+
+
+# ------------------------------------------------------------------ repeated SUBSCRIBE
+
+# plugin/options.c: each user may subscribe again to filters its clients
+# already hold resubscribe_burst times at once, then resubscribe_per_min a
+# minute (Debian's mosquitto 2.0.11 leaks a block on every such repeat).
+RESUBSCRIBE_BURST = 1000
+RESUBSCRIBE_PER_S = 1.0
+
+
+def subscribe_repeatedly(client, topic, times, per_packet=400):
+    """Subscribes to topic `times` more times, several filters per SUBSCRIBE;
+    returns (granted, refused, seconds taken)."""
+    codes, start = [], time.monotonic()
+    while len(codes) < times:
+        n = min(per_packet, times - len(codes))
+        codes += client.subscribe([(topic, 1)] * n, timeout=WAIT)
+    granted = sum(1 for c in codes if c < 0x80)
+    return granted, len(codes) - granted, time.monotonic() - start
+
+
+def assert_budget_spent(granted, refused, seconds):
+    assert RESUBSCRIBE_BURST <= granted <= RESUBSCRIBE_BURST + RESUBSCRIBE_PER_S * seconds + 1, \
+        (granted, seconds)
+    assert refused > 0
+
+
+def assert_no_budget_left(client, topic, spent_at, times=60):
+    """After the user's budget was spent at spent_at (time.monotonic()),
+    repeats get at most what has been refilled since."""
+    granted, refused, _ = subscribe_repeatedly(client, topic, times)
+    refilled = RESUBSCRIBE_PER_S * (time.monotonic() - spent_at) + 1
+    assert granted <= refilled < times, (granted, refused, refilled)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_subscribing_again_to_a_held_filter_is_budgeted_per_user(api, mqtt, room, protocol):
+    """One connection repeating SUBSCRIBE of a filter it holds gets the
+    user's budget of repeats granted and the rest refused; the filter stays
+    held (a message arrives once), a filter not held yet is still granted,
+    a filter subscribed again after UNSUBSCRIBE is new, another device of
+    the same user shares the spent budget and another user does not."""
+    phone = mqtt.connect(room.member, device=new_word("resub"), protocol=protocol)
+    subscribe_granted(phone, room.topic)
+    granted, refused, seconds = subscribe_repeatedly(phone, room.topic, RESUBSCRIBE_BURST + 200)
+    spent_at = time.monotonic()
+    assert_budget_spent(granted, refused, seconds)
+
+    first = room.o.send(room.conv, "after the repeats")
+    barrier = room.o.send(room.conv, "barrier")
+    phone.wait_message(room.topic, {"txn": barrier}, timeout=WAIT)
+    got = [m.json.get("txn") for m in phone.messages(room.topic)]
+    assert got.count(first) == 1, got
+
+    assert phone.subscribe(f"conv/{room.conv}/typing")[0] < 0x80
+    phone.unsubscribe(room.topic)
+    assert phone.subscribe(room.topic)[0] < 0x80
+
+    laptop = mqtt.connect(room.member, device=new_word("resub"), protocol=protocol)
+    assert laptop.subscribe(room.topic)[0] < 0x80, "a first subscription is never a repeat"
+    assert_no_budget_left(laptop, room.topic, spent_at)
+    assert room.w.subscribe(f"conv/{room.conv}/#")[0] < 0x80, "another user paid for the repeats"
+
+
+# A private stack with a budget small and slow enough to count exactly.
+SMALL_BUDGET_OPTS = {"resubscribe_burst": 5, "resubscribe_per_min": 1}
+
+
+@pytest.fixture(scope="module")
+def small_budget_stack(request):
+    yield from live_support.private_stack(request, SMALL_BUDGET_OPTS, prefix="parley-resub-")
+
+
+def test_persistent_session_resubscribing_on_return_repeats_and_clean_does_not(
+        small_budget_stack):
+    """The filters a persistent session holds outlive the connection: a
+    device that comes back and subscribes to them again repeats them, and
+    with the budget spent those repeats are refused while the filters stay
+    held.  With a clean session the broker holds nothing, so the same
+    SUBSCRIBEs are new and granted."""
+    api, mqtt = small_budget_stack.api(), small_budget_stack.mqtt()
+    try:
+        room = open_room(api, mqtt)
+        me = room.member
+        held = [room.topic, f"conv/{room.conv}/typing", f"user/{me.id}/inbox"]
+        device = new_word("resume")
+        first = mqtt.connect(me, device=device, clean=False)
+        for topic in held:
+            subscribe_granted(first, topic)
+        granted, refused, _ = subscribe_repeatedly(first, room.topic, 10)
+        assert (granted, refused) == (SMALL_BUDGET_OPTS["resubscribe_burst"], 5)
+        first.disconnect()
+
+        again = mqtt.connect(api.login(me.username, me.password), device=device, clean=False)
+        assert again.session_present
+        codes = [again.subscribe(topic)[0] for topic in held]
+        # At most one token can have come back (one a minute) since.
+        assert sum(1 for c in codes if c < 0x80) <= 1, [hex(c) for c in codes]
+        txn = room.o.send(room.conv, "to the resumed session")
+        again.wait_message(room.topic, {"txn": txn}, timeout=WAIT)
+        again.disconnect()
+
+        clean = mqtt.connect(api.login(me.username, me.password), device=device, clean=True)
+        assert not clean.session_present
+        assert [clean.subscribe(topic)[0] < 0x80 for topic in held] == [True] * len(held)
+        txn = room.o.send(room.conv, "to the clean session")
+        clean.wait_message(room.topic, {"txn": txn}, timeout=WAIT)
+    finally:
+        mqtt.close_all()
 
 
 # ------------------------------------------------------------------ malformed packets

@@ -17,6 +17,8 @@
  *   mosquitto_client_id/username/protocol_version/address read its fields
  *   (NULL or 0 for a NULL client); mosquitto_set_username copies into
  *   username_buf and points username at it.
+ *   mosquitto_client_sub_count and mosquitto_client_clean_session answer
+ *   stub_sub_count (1) and stub_clean_session (true) for every client.
  * - mosquitto_broker_publish records its last call in stub_publish (the
  *   payload is copied, up to STUB_PAYLOAD_MAX bytes) and, like the broker on
  *   success, takes ownership of the payload by freeing it.  A test may set
@@ -158,6 +160,21 @@ const char *mosquitto_client_id(const struct mosquitto *client)
     const struct stub_client *c = (const struct stub_client *)client;
 
     return c != NULL ? c->id : NULL;
+}
+
+int stub_sub_count = 1;
+bool stub_clean_session = true;
+
+int mosquitto_client_sub_count(const struct mosquitto *client)
+{
+    (void)client;
+    return stub_sub_count;
+}
+
+bool mosquitto_client_clean_session(const struct mosquitto *client)
+{
+    (void)client;
+    return stub_clean_session;
 }
 
 const char *mosquitto_client_username(const struct mosquitto *client)
