@@ -110,8 +110,17 @@ int parley_on_acl_check(int event, void *event_data, void *userdata)
     switch (ed->access) {
     case MOSQ_ACL_SUBSCRIBE:
         v = acl_may_subscribe(&who, ed->topic, ctx->members);
-        if (v == ACL_ALLOW && !may_subscribe_again(ctx, ed->client, s, ed->topic))
+        if (ctx->kicking) {
+            /* The broker re-checking a persistent session's filters as we
+             * kick it: membership alone decides, nothing is charged, and
+             * what is refused the broker drops. */
+            if (v != ACL_ALLOW)
+                sub_ledger_unsubscribe(ctx->subs, session_client_id(s),
+                                       ed->topic, parley_now_ms());
+        } else if (v == ACL_ALLOW &&
+                   !may_subscribe_again(ctx, ed->client, s, ed->topic)) {
             v = ACL_DENY;
+        }
         break;
     case MOSQ_ACL_UNSUBSCRIBE:
         sub_ledger_unsubscribe(ctx->subs, session_client_id(s), ed->topic,

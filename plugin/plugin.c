@@ -30,9 +30,11 @@ static const struct {
 
 /* Typing notices forwarded per user and conversation: one every 2 s. */
 #define TYPING_PER_S 0.5
-/* Client ids whose subscriptions the ledger keeps at most (persistent
- * sessions of devices that went away included); the oldest go first. */
-#define SUB_LEDGER_CLIENTS_MAX 1000000
+/* Client ids, and filters over all of them, whose subscriptions the
+ * ledger keeps at most (persistent sessions of devices that went away
+ * included): about 40 MB at most; the least recently used go first. */
+#define SUB_LEDGER_CLIENTS_MAX 250000
+#define SUB_LEDGER_FILTERS_MAX 2000000
 
 int64_t parley_now_ms(void)
 {
@@ -218,7 +220,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
     ctx->message_limiter =
         limiter_new((double)ctx->opt.rate_per_s, (double)ctx->opt.rate_burst);
     ctx->typing_limiter = limiter_new(TYPING_PER_S, 1);
-    ctx->subs = sub_ledger_new(SUB_LEDGER_CLIENTS_MAX);
+    ctx->subs = sub_ledger_new(SUB_LEDGER_CLIENTS_MAX, SUB_LEDGER_FILTERS_MAX);
     ctx->resubscribe_limiter =
         limiter_new((double)ctx->opt.resubscribe_per_min / 60.0,
                     (double)ctx->opt.resubscribe_burst);

@@ -266,6 +266,10 @@ typedef struct parley_ctx {
     sub_ledger *subs;
     limiter *resubscribe_limiter;
     int64_t last_resubscribe_log_ms;
+    /* Set while the plugin kicks clients: the broker then checks again
+     * every filter a persistent session holds (as MOSQ_ACL_SUBSCRIBE) and
+     * drops those refused; no client is subscribing (acl.c). */
+    bool kicking;
     int64_t last_presence_scan_ms;
     int64_t last_prune_ms;
     client_session *sessions;  /* main thread only, by client pointer */

@@ -107,7 +107,9 @@ void sessions_kick_expired(parley_ctx *ctx, int64_t now_s)
                                  "parley: token of %s expired; disconnecting",
                                  s->client_id);
             /* The kick runs the disconnect callback, which frees s. */
+            ctx->kicking = true;
             mosquitto_kick_client_by_clientid(s->client_id, false);
+            ctx->kicking = false;
         }
     }
 }

@@ -24,7 +24,8 @@ typedef struct ledger_entry {
 
 struct sub_ledger {
     ledger_entry *table; /* least recently used first */
-    size_t max_clients;
+    size_t max_clients, max_filters;
+    size_t total; /* filters recorded over all entries */
 };
 
 static uint64_t filter_hash(const char *s)
@@ -56,6 +57,7 @@ static size_t position(const ledger_entry *e, uint64_t h, int *found)
 
 static void entry_free(sub_ledger *l, ledger_entry *e)
 {
+    l->total -= e->n;
     HASH_DEL(l->table, e);
     free(e->client_id);
     free(e->hashes);
@@ -95,15 +97,17 @@ static ledger_entry *entry_add(sub_ledger *l, const char *client_id)
     return e;
 }
 
-sub_ledger *sub_ledger_new(size_t max_clients)
+sub_ledger *sub_ledger_new(size_t max_clients, size_t max_filters)
 {
     sub_ledger *l;
 
-    if (max_clients < 1)
+    if (max_clients < 1 || max_filters < 1)
         return NULL;
     l = calloc(1, sizeof *l);
-    if (l != NULL)
+    if (l != NULL) {
         l->max_clients = max_clients;
+        l->max_filters = max_filters;
+    }
     return l;
 }
 
@@ -125,8 +129,10 @@ sub_ledger_verdict sub_ledger_subscribe(sub_ledger *l, const char *client_id,
     size_t at;
     int found;
 
-    if (e != NULL && broker_subs <= 0)
-        e->n = 0; /* the broker holds nothing: what we recorded is stale */
+    if (e != NULL && broker_subs <= 0) {
+        l->total -= e->n; /* the broker holds nothing: the record is stale */
+        e->n = 0;
+    }
     if (e == NULL && (e = entry_add(l, client_id)) == NULL)
         return SUB_LEDGER_NEW;
     entry_touch(l, e, now_ms);
@@ -144,6 +150,11 @@ sub_ledger_verdict sub_ledger_subscribe(sub_ledger *l, const char *client_id,
     memmove(e->hashes + at + 1, e->hashes + at, (e->n - at) * sizeof *e->hashes);
     e->hashes[at] = h;
     e->n++;
+    l->total++;
+    /* Over the bound, the least recently used go (e, just used, is last;
+     * alone, it keeps what it has). */
+    while (l->total > l->max_filters && l->table != e)
+        entry_free(l, l->table);
     return SUB_LEDGER_NEW;
 }
 
@@ -163,6 +174,7 @@ void sub_ledger_unsubscribe(sub_ledger *l, const char *client_id,
     memmove(e->hashes + at, e->hashes + at + 1,
             (e->n - at - 1) * sizeof *e->hashes);
     e->n--;
+    l->total--;
     if (e->n == 0)
         entry_free(l, e);
 }
@@ -189,6 +201,11 @@ size_t sub_ledger_prune(sub_ledger *l, int64_t now_ms, int64_t idle_ms)
 size_t sub_ledger_clients(const sub_ledger *l)
 {
     return HASH_COUNT(l->table);
+}
+
+size_t sub_ledger_total(const sub_ledger *l)
+{
+    return l->total;
 }
 
 size_t sub_ledger_filters(const sub_ledger *l, const char *client_id)

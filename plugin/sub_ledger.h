@@ -23,9 +23,10 @@ typedef enum sub_ledger_verdict {
     SUB_LEDGER_REPEAT, /* the client already holds this filter */
 } sub_ledger_verdict;
 
-/* A ledger of at most max_clients client ids (>= 1); beyond that the one
- * used least recently is forgotten.  NULL when out of memory. */
-sub_ledger *sub_ledger_new(size_t max_clients);
+/* A ledger of at most max_clients client ids and max_filters filters in
+ * all (both >= 1); beyond either the client ids used least recently are
+ * forgotten.  NULL on bad arguments or when out of memory. */
+sub_ledger *sub_ledger_new(size_t max_clients, size_t max_filters);
 void sub_ledger_free(sub_ledger *l);
 
 /* A SUBSCRIBE of filter by client_id that the ACL allows.  broker_subs is
@@ -47,6 +48,8 @@ void sub_ledger_forget(sub_ledger *l, const char *client_id);
 size_t sub_ledger_prune(sub_ledger *l, int64_t now_ms, int64_t idle_ms);
 
 size_t sub_ledger_clients(const sub_ledger *l);
+/* How many filters are recorded in all. */
+size_t sub_ledger_total(const sub_ledger *l);
 /* How many filters are recorded for client_id. */
 size_t sub_ledger_filters(const sub_ledger *l, const char *client_id);
 

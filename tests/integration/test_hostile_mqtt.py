@@ -1077,6 +1077,34 @@ def test_persistent_session_resubscribing_on_return_repeats_and_clean_does_not(
         mqtt.close_all()
 
 
+def test_kicked_persistent_session_keeps_its_subscriptions_with_the_budget_spent(
+        small_budget_stack):
+    """When the plugin disconnects a device (here: logout everywhere), the
+    broker checks again every filter its persistent session holds and drops
+    those refused.  That check is no SUBSCRIBE of the client's: it is not
+    charged, so with the user's budget spent the session still holds its
+    filters and the resumed device gets messages without subscribing."""
+    api, mqtt = small_budget_stack.api(), small_budget_stack.mqtt()
+    try:
+        room = open_room(api, mqtt)
+        me = room.member
+        device = new_word("kicked")
+        first = mqtt.connect(me, device=device, clean=False)
+        subscribe_granted(first, room.topic)
+        subscribe_granted(first, f"user/{me.id}/inbox")
+        granted, refused, _ = subscribe_repeatedly(first, room.topic, 10)
+        assert (granted, refused) == (SMALL_BUDGET_OPTS["resubscribe_burst"], 5)
+
+        api.logout(me, everywhere=True)
+        first.wait_disconnected()
+        again = mqtt.connect(api.login(me.username, me.password), device=device, clean=False)
+        assert again.session_present
+        txn = room.o.send(room.conv, "to the session that was kicked")
+        again.wait_message(room.topic, {"txn": txn}, timeout=WAIT)
+    finally:
+        mqtt.close_all()
+
+
 # ------------------------------------------------------------------ malformed packets
 
 

@@ -28,7 +28,7 @@
 
 static void test_second_subscribe_is_a_repeat(void **state)
 {
-    sub_ledger *l = sub_ledger_new(10);
+    sub_ledger *l = sub_ledger_new(10, 100000);
 
     (void)state;
     assert_int_equal(sub_ledger_subscribe(l, PHONE, 0, INBOX, T), SUB_LEDGER_NEW);
@@ -41,7 +41,7 @@ static void test_second_subscribe_is_a_repeat(void **state)
 
 static void test_unsubscribe_makes_the_next_subscribe_new(void **state)
 {
-    sub_ledger *l = sub_ledger_new(10);
+    sub_ledger *l = sub_ledger_new(10, 100000);
 
     (void)state;
     sub_ledger_subscribe(l, PHONE, 0, INBOX, T);
@@ -60,7 +60,7 @@ static void test_unsubscribe_makes_the_next_subscribe_new(void **state)
 
 static void test_last_unsubscribe_drops_the_client(void **state)
 {
-    sub_ledger *l = sub_ledger_new(10);
+    sub_ledger *l = sub_ledger_new(10, 100000);
 
     (void)state;
     sub_ledger_subscribe(l, PHONE, 0, INBOX, T);
@@ -72,7 +72,7 @@ static void test_last_unsubscribe_drops_the_client(void **state)
 
 static void test_client_ids_are_kept_apart(void **state)
 {
-    sub_ledger *l = sub_ledger_new(10);
+    sub_ledger *l = sub_ledger_new(10, 100000);
 
     (void)state;
     sub_ledger_subscribe(l, PHONE, 0, INBOX, T);
@@ -86,7 +86,7 @@ static void test_client_ids_are_kept_apart(void **state)
 
 static void test_broker_holding_nothing_clears_the_record(void **state)
 {
-    sub_ledger *l = sub_ledger_new(10);
+    sub_ledger *l = sub_ledger_new(10, 100000);
 
     (void)state;
     sub_ledger_subscribe(l, PHONE, 0, INBOX, T);
@@ -102,7 +102,7 @@ static void test_broker_holding_nothing_clears_the_record(void **state)
 
 static void test_persistent_session_keeps_its_filters(void **state)
 {
-    sub_ledger *l = sub_ledger_new(10);
+    sub_ledger *l = sub_ledger_new(10, 100000);
 
     (void)state;
     /* Nothing is forgotten when a persistent session's device disconnects;
@@ -118,7 +118,7 @@ static void test_persistent_session_keeps_its_filters(void **state)
 
 static void test_full_ledger_forgets_the_oldest_client(void **state)
 {
-    sub_ledger *l = sub_ledger_new(2);
+    sub_ledger *l = sub_ledger_new(2, 100000);
 
     (void)state;
     sub_ledger_subscribe(l, "a:1", 0, INBOX, T);
@@ -133,7 +133,7 @@ static void test_full_ledger_forgets_the_oldest_client(void **state)
 
 static void test_full_ledger_forgets_the_least_recently_used(void **state)
 {
-    sub_ledger *l = sub_ledger_new(2);
+    sub_ledger *l = sub_ledger_new(2, 100000);
 
     (void)state;
     sub_ledger_subscribe(l, "a:1", 0, INBOX, 1);
@@ -146,9 +146,37 @@ static void test_full_ledger_forgets_the_least_recently_used(void **state)
     sub_ledger_free(l);
 }
 
+static void test_filter_bound_forgets_the_least_recently_used(void **state)
+{
+    sub_ledger *l = sub_ledger_new(10, 4);
+
+    (void)state;
+    sub_ledger_subscribe(l, "a:1", 0, INBOX, 1);
+    sub_ledger_subscribe(l, "a:1", 1, ROOM, 1);
+    sub_ledger_subscribe(l, "b:1", 0, INBOX, 2);
+    sub_ledger_subscribe(l, "c:1", 0, INBOX, 3);
+    assert_int_equal(sub_ledger_total(l), 4);
+    sub_ledger_subscribe(l, "c:1", 1, ROOM, 4); /* five: a goes */
+    assert_int_equal(sub_ledger_clients(l), 2);
+    assert_int_equal(sub_ledger_total(l), 3);
+    assert_int_equal(sub_ledger_filters(l, "a:1"), 0);
+    /* One client alone beyond the bound keeps what it has. */
+    for (int i = 0; i < 6; i++) {
+        char f[32];
+        snprintf(f, sizeof f, "conv/%d/#", i);
+        sub_ledger_subscribe(l, "d:1", 1, f, 5);
+    }
+    assert_int_equal(sub_ledger_clients(l), 1);
+    assert_int_equal(sub_ledger_total(l), 6);
+    sub_ledger_unsubscribe(l, "d:1", "conv/0/#", 6);
+    sub_ledger_subscribe(l, "d:1", 0, INBOX, 7); /* the broker holds none */
+    assert_int_equal(sub_ledger_total(l), 1);
+    sub_ledger_free(l);
+}
+
 static void test_prune_drops_only_idle_client_ids(void **state)
 {
-    sub_ledger *l = sub_ledger_new(10);
+    sub_ledger *l = sub_ledger_new(10, 100000);
 
     (void)state;
     sub_ledger_subscribe(l, "a:1", 0, INBOX, 0);
@@ -167,7 +195,7 @@ static void test_prune_drops_only_idle_client_ids(void **state)
 
 static void test_many_filters_stay_exact(void **state)
 {
-    sub_ledger *l = sub_ledger_new(10);
+    sub_ledger *l = sub_ledger_new(10, 100000);
     char filter[64];
 
     (void)state;
@@ -192,7 +220,7 @@ static void test_many_filters_stay_exact(void **state)
 static void test_new_refuses_an_empty_ledger(void **state)
 {
     (void)state;
-    assert_null(sub_ledger_new(0));
+    assert_null(sub_ledger_new(0, 100000));
     sub_ledger_free(NULL);
 }
 
@@ -207,6 +235,7 @@ int main(void)
         cmocka_unit_test(test_persistent_session_keeps_its_filters),
         cmocka_unit_test(test_full_ledger_forgets_the_oldest_client),
         cmocka_unit_test(test_full_ledger_forgets_the_least_recently_used),
+        cmocka_unit_test(test_filter_bound_forgets_the_least_recently_used),
         cmocka_unit_test(test_prune_drops_only_idle_client_ids),
         cmocka_unit_test(test_many_filters_stay_exact),
         cmocka_unit_test(test_new_refuses_an_empty_ledger),
