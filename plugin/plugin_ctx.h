@@ -84,6 +84,12 @@ bool session_is_admin(const client_session *s);
 /* True once the connection is going away (taken over, or kicked). */
 bool session_is_closing(const client_session *s);
 const char *session_client_id(const client_session *s);
+/* Disconnects the client with this id, or every client of this user (one
+ * of the two NULL), without wills.  Every kick goes through here: the
+ * broker re-checks a persistent session's filters while it kicks, which
+ * acl.c must tell from a client's SUBSCRIBE (ctx->kicking). */
+void sessions_kick(struct parley_ctx *ctx, const char *client_id,
+                   const char *username);
 
 /* ===== mainq.c: hand-off from worker threads to the main thread ===== */
 
@@ -266,9 +272,10 @@ typedef struct parley_ctx {
     sub_ledger *subs;
     limiter *resubscribe_limiter;
     int64_t last_resubscribe_log_ms;
-    /* Set while the plugin kicks clients: the broker then checks again
-     * every filter a persistent session holds (as MOSQ_ACL_SUBSCRIBE) and
-     * drops those refused; no client is subscribing (acl.c). */
+    /* Set by sessions_kick while the plugin kicks clients: the broker then
+     * checks again every filter a persistent session holds (as
+     * MOSQ_ACL_SUBSCRIBE) and drops those refused; no client is
+     * subscribing (acl.c). */
     bool kicking;
     int64_t last_presence_scan_ms;
     int64_t last_prune_ms;

@@ -107,11 +107,20 @@ void sessions_kick_expired(parley_ctx *ctx, int64_t now_s)
                                  "parley: token of %s expired; disconnecting",
                                  s->client_id);
             /* The kick runs the disconnect callback, which frees s. */
-            ctx->kicking = true;
-            mosquitto_kick_client_by_clientid(s->client_id, false);
-            ctx->kicking = false;
+            sessions_kick(ctx, s->client_id, NULL);
         }
     }
+}
+
+void sessions_kick(parley_ctx *ctx, const char *client_id,
+                   const char *username)
+{
+    ctx->kicking = true;
+    if (client_id != NULL)
+        mosquitto_kick_client_by_clientid(client_id, false);
+    else if (username != NULL)
+        mosquitto_kick_client_by_username(username, false);
+    ctx->kicking = false;
 }
 
 void sessions_free_all(parley_ctx *ctx)

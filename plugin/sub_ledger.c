@@ -9,6 +9,7 @@
  */
 #include "sub_ledger.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,7 @@ static uint64_t filter_hash(const char *s)
 }
 
 /* The index of h in e->hashes, or where it would go. */
-static size_t position(const ledger_entry *e, uint64_t h, int *found)
+static size_t position(const ledger_entry *e, uint64_t h, bool *found)
 {
     size_t lo = 0, hi = e->n;
 
@@ -127,7 +128,7 @@ sub_ledger_verdict sub_ledger_subscribe(sub_ledger *l, const char *client_id,
     ledger_entry *e = entry_find(l, client_id);
     uint64_t h = filter_hash(filter);
     size_t at;
-    int found;
+    bool found;
 
     if (e != NULL && broker_subs <= 0) {
         l->total -= e->n; /* the broker holds nothing: the record is stale */
@@ -163,7 +164,7 @@ void sub_ledger_unsubscribe(sub_ledger *l, const char *client_id,
 {
     ledger_entry *e = entry_find(l, client_id);
     size_t at;
-    int found;
+    bool found;
 
     if (e == NULL)
         return;

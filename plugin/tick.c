@@ -83,9 +83,7 @@ static void apply(parley_ctx *ctx, mainq_item *item)
             char user[UUID_STR_LEN + 1];
             uuid_format(&item->user, user);
             /* Their tokens no longer connect; every device is dropped. */
-            ctx->kicking = true;
-            mosquitto_kick_client_by_username(user, false);
-            ctx->kicking = false;
+            sessions_kick(ctx, NULL, user);
         }
         break;
     }
